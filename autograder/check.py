@@ -1,0 +1,172 @@
+"""The check API used in test cells: ``check(fn, "name", cases=[{...}, ...])``.
+
+In a learner's kernel (JupyterLab, ``nbgrader validate``, stock ``nbgrader autograde``) it runs
+the learner's function on each case, computes the PyTorch reference and raises
+``AssertionError`` with a message that says what differs, where, by how much and, when the
+output equals a catalogued mistake, which mistake. The pieces (``case_inputs``,
+``expected_output``, ``judge``) are separate so that a grader can run the learner's function
+in one process and judge its output in another.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Callable
+
+import numpy as np
+
+from . import registry
+from .compare import Tolerance, describe_difference
+
+
+def _cast_floats(value: Any, dtype) -> Any:
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(dtype)
+    if isinstance(value, dict):
+        return {k: _cast_floats(v, dtype) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cast_floats(v, dtype) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_cast_floats(v, dtype) for v in value)
+    return value
+
+
+def float_dtype(case: dict) -> np.dtype:
+    name = case.get("dtype", "float64")
+    if name not in ("float32", "float64"):
+        raise ValueError(f"case dtype must be 'float32' or 'float64', got {name!r}")
+    return np.dtype(name)
+
+
+def case_inputs(name: str | registry.Exercise, case: dict) -> dict:
+    """The arguments a case passes to the learner's function, in the contract's order."""
+    ex = registry.get(name) if isinstance(name, str) else name
+    inputs = ex.make_inputs(case)
+    missing = [a for a in ex.args if a not in inputs]
+    if missing:
+        raise RuntimeError(f"exercise {ex.name}: make_inputs gave no {missing}")
+    return _cast_floats({a: inputs[a] for a in ex.args}, float_dtype(case))
+
+
+def expected_output(name: str | registry.Exercise, case: dict, inputs: dict | None = None) -> Any:
+    """The float64 PyTorch reference for a case (computed on the very values the learner gets)."""
+    ex = registry.get(name) if isinstance(name, str) else name
+    inputs = case_inputs(ex, case) if inputs is None else inputs
+    return ex.reference(**_cast_floats(inputs, np.float64))
+
+
+
+def _difference(ex: registry.Exercise, case: dict, expected: Any, got: Any) -> str | None:
+    rtol, atol = ex.tolerances(float_dtype(case))
+    tol = Tolerance(rtol, atol, float_dtype(case))
+    if len(ex.outputs) == 1:
+        return describe_difference(expected, got, tol, ex.outputs[0], ex.shapes)
+    if not isinstance(got, (tuple, list)) or len(got) != len(ex.outputs):
+        what = f"{type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
+        return f"{ex.name} should return a tuple ({', '.join(ex.outputs)}), got {what}."
+    for out_name, e, g in zip(ex.outputs, expected, got):
+        problem = describe_difference(e, g, tol, out_name, ex.shapes)
+        if problem:
+            return problem
+    return None
+
+
+def matching_mistakes(ex: registry.Exercise, case: dict, inputs: dict, got: Any) -> list[registry.Mistake]:
+    """The catalogued mistakes whose output equals ``got`` on this case."""
+    found = []
+    inputs64 = _cast_floats(inputs, np.float64)
+    for mistake in ex.mistakes:
+        try:
+            wrong = mistake.outputs(**copy.deepcopy(inputs64))
+        except Exception:      # a mistake may not apply to every shape (e.g. a transpose)
+            continue
+        if _difference(ex, case, wrong, got) is None:
+            found.append(mistake)
+    return found
+
+
+def describe_case(ex: registry.Exercise, case: dict, inputs: dict) -> str:
+    def show(v):
+        if isinstance(v, np.ndarray):
+            return f"{v.shape} {v.dtype}"
+        if isinstance(v, (list, dict)):
+            return f"{type(v).__name__} of {len(v)}"
+        return repr(v)
+    args = ", ".join(f"{k} {show(v)}" for k, v in inputs.items())
+    return f"case {json.dumps(case)}\n  (inputs: {args})"
+
+
+def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: Any) -> str | None:
+    """None if ``got`` is right, else the whole message for the learner."""
+    problem = _difference(ex, case, expected, got)
+    if problem is None:
+        return None
+    lines = [f"{ex.name} is wrong on {describe_case(ex, case, inputs)}:", "  " + problem]
+    for mistake in matching_mistakes(ex, case, inputs, got):
+        lines.append(f"  Likely mistake: {mistake.name}. {mistake.hint}")
+    if ex.builds_on:
+        lines.append(f"  If your function calls {' or '.join(ex.builds_on)}, make sure those checks pass first.")
+    lines.append(f"  Reproduce it: from autograder import case_inputs; "
+                 f"inputs = case_inputs({ex.name!r}, {json.dumps(case)})")
+    return "\n".join(lines)
+
+
+def _modified_inputs(before: dict, after: dict) -> list[str]:
+    changed = []
+    for key in before:
+        b, a = before[key], after[key]
+        flat_b = b if isinstance(b, (list, tuple)) else [b]
+        flat_a = a if isinstance(a, (list, tuple)) else [a]
+        for x, y in zip(flat_b, flat_a):
+            xs = x.values() if isinstance(x, dict) else [x]
+            ys = y.values() if isinstance(y, dict) else [y]
+            if any(isinstance(p, np.ndarray) and not np.array_equal(p, q, equal_nan=True)
+                   for p, q in zip(xs, ys)):
+                changed.append(key)
+                break
+    return changed
+
+
+def run_case(ex: registry.Exercise, fn: Callable, case: dict) -> str | None:
+    """Run ``fn`` on one case in this process; None if right, else the message."""
+    inputs = case_inputs(ex, case)
+    given = copy.deepcopy(inputs)
+    expect_error = case.get("expect")
+    if expect_error:
+        if expect_error != "ValueError":
+            raise ValueError(f"unsupported expectation {expect_error!r}")
+        try:
+            got = fn(*given.values())
+        except ValueError:
+            return None
+        return (f"{ex.name} should raise ValueError on {describe_case(ex, case, inputs)}\n"
+                f"  (the contract: invalid arguments raise ValueError with a message naming the problem), "
+                f"but it returned {type(got).__name__}.")
+    expected = expected_output(ex, case, inputs)
+    try:
+        got = fn(*given.values())
+    except Exception as err:
+        err.add_note(f"(raised by {ex.name} on {describe_case(ex, case, inputs)})")
+        raise
+    changed = _modified_inputs(inputs, given)
+    if changed:
+        return (f"{ex.name} modified its argument(s) {changed} in place on {describe_case(ex, case, inputs)}.\n"
+                "  The contract says functions never modify their inputs: work on copies "
+                "(e.g. h = h_prev.copy() or h = h + ..., not h += ...).")
+    return judge(ex, case, inputs, expected, got)
+
+
+def check(fn: Callable, name: str, cases: list[dict]) -> None:
+    """Check the learner's ``fn`` against exercise ``name`` on every case; raise on the first wrong one."""
+    ex = registry.get(name)
+    if not callable(fn):
+        raise AssertionError(f"{name} should be a function, got {type(fn).__name__}.")
+    failures = []
+    for case in cases:
+        message = run_case(ex, fn, case)
+        if message:
+            failures.append(message)
+    if failures:
+        more = f"\n\n({len(failures)} of {len(cases)} cases failed; the first is shown.)" if len(failures) > 1 else ""
+        raise AssertionError(failures[0] + more)
+    print(f"{name}: {len(cases)} case{'s' if len(cases) != 1 else ''} passed")

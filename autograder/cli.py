@@ -1,0 +1,40 @@
+"""`autograder` command line: build the course, stage sample submissions, print scores."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .course import ROOT, assignments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    parser.add_argument("--course-dir", type=Path, default=ROOT, help="the course directory (default: this checkout)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("build", help="sync source notebooks with their text forms, then generate release/ and solutions/")
+    p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
+    p = sub.add_parser("samples", help="copy the bundled sample submissions into submitted/")
+    p.add_argument("assignment", nargs="*")
+    p = sub.add_parser("scores", help="print the gradebook's scores as a table")
+    p.add_argument("assignment", nargs="*")
+    args = parser.parse_args(argv)
+    chosen = args.assignment or assignments(args.course_dir)
+
+    if args.command == "build":
+        from .build import build
+        build(chosen, args.course_dir)
+    elif args.command == "samples":
+        from .samples import submit_samples
+        for a in chosen:
+            students = submit_samples(a, args.course_dir)
+            print(f"{a}: submitted/{{{','.join(students)}}}/{a}/")
+    elif args.command == "scores":
+        from .scores import print_scores
+        for a in chosen:
+            print_scores(a, args.course_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Read the check declarations of a test cell without running it.
+
+A test cell holds only calls ``check(fn, "name", cases=[{...}, ...])`` whose cases are literals,
+optionally between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``. Programs (the lint
+test, the trusted grader) read them here; anything else in a test cell is an error.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+class DeclarationError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Declaration:
+    function: str        # the name the learner's function is looked up by
+    exercise: str        # the registry entry
+    cases: tuple         # tuple of case dicts
+    hidden: bool
+
+
+def _hidden_lines(source: str) -> set[int]:
+    hidden, inside = set(), False
+    for number, line in enumerate(source.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped == BEGIN_HIDDEN:
+            if inside:
+                raise DeclarationError("nested BEGIN HIDDEN TESTS")
+            inside = True
+        elif stripped == END_HIDDEN:
+            if not inside:
+                raise DeclarationError("END HIDDEN TESTS without BEGIN")
+            inside = False
+        elif inside:
+            hidden.add(number)
+    if inside:
+        raise DeclarationError("BEGIN HIDDEN TESTS is never closed")
+    return hidden
+
+
+def parse(source: str) -> list[Declaration]:
+    """The declarations of one test cell, in order; DeclarationError if it holds anything else."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise DeclarationError(f"test cell is not valid Python: {err}") from None
+    hidden = _hidden_lines(source)
+    found = []
+    for stmt in tree.body:
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "check"):
+            raise DeclarationError(f"line {stmt.lineno}: a test cell may only call check(...)")
+        if (len(call.args) != 2 or not isinstance(call.args[0], ast.Name)
+                or not isinstance(call.args[1], ast.Constant) or not isinstance(call.args[1].value, str)
+                or [k.arg for k in call.keywords] != ["cases"]):
+            raise DeclarationError(f'line {stmt.lineno}: expected check(function, "exercise", cases=[...])')
+        try:
+            cases = ast.literal_eval(call.keywords[0].value)
+        except ValueError:
+            raise DeclarationError(f"line {stmt.lineno}: cases must be a literal list of dicts") from None
+        if not isinstance(cases, list) or not cases or not all(isinstance(c, dict) for c in cases):
+            raise DeclarationError(f"line {stmt.lineno}: cases must be a non-empty list of dicts")
+        lines = set(range(stmt.lineno, stmt.end_lineno + 1))
+        if lines & hidden and not lines <= hidden:
+            raise DeclarationError(f"line {stmt.lineno}: a check straddles a hidden-tests marker")
+        found.append(Declaration(call.args[0].id, call.args[1].value, tuple(cases), bool(lines & hidden)))
+    return found

@@ -1,0 +1,1 @@
+"""One module per assignment; each registers its exercises on import."""

@@ -1,0 +1,35 @@
+"""nbgrader configuration for the RNN course (this directory is the course directory)."""
+import os
+import sys
+
+from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, LockCells
+
+c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+# nbgrader creates a new gradebook by running the `alembic` program found on PATH. Put the
+# scripts of the interpreter running nbgrader first, so that `.venv/bin/nbgrader ...` works
+# without activating the virtual environment.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+c.CourseDirectory.course_id = "rnn-course"
+c.CourseDirectory.solution_directory = "solutions"
+
+# Each test cell runs a handful of small cases against PyTorch: seconds, not minutes. The
+# limit only stops a runaway cell (an infinite loop) from holding up the class.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+# nbgrader gives 0 to a test cell with anything on stderr. A numpy or PyTorch warning (an
+# overflow in a learner's intermediate, a deprecation) must not zero a correct answer.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"\w*Warning\b"
+
+# A submission whose test cells were deleted gets them back from the gradebook.
+c.OverwriteCells.add_missing_cells = True
+
+# Solutions for self-paced learners: code filled in, hidden tests removed, no outputs (so that
+# regenerating is deterministic and demos are not run by the build).
+c.GenerateSolution.preprocessors = [LockCells, ClearOutput, ClearHiddenTests]
+
+# The paired text forms (NAME.pct.py) hold solutions: never copy them into release/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pct.py", "jupytext.toml"]

@@ -1,0 +1,1 @@
+# An untouched release copy: nothing filled in.
