@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment", nargs="*")
     p = sub.add_parser("scores", help="print the gradebook's scores as a table")
     p.add_argument("assignment", nargs="*")
+    p = sub.add_parser("catalogue", help="run every catalogued mistake through the declared checks and tabulate")
+    p.add_argument("assignment", nargs="*")
     args = parser.parse_args(argv)
     chosen = args.assignment or assignments(args.course_dir)
 
@@ -33,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         from .scores import print_scores
         for a in chosen:
             print_scores(a, args.course_dir)
+    elif args.command == "catalogue":
+        from .catalogue import print_report
+        for a in chosen:
+            print_report(a, args.course_dir)
     return 0
 
 

@@ -70,3 +70,13 @@ def parse(source: str) -> list[Declaration]:
             raise DeclarationError(f"line {stmt.lineno}: a check straddles a hidden-tests marker")
         found.append(Declaration(call.args[0].id, call.args[1].value, tuple(cases), bool(lines & hidden)))
     return found
+
+
+def from_notebook(path) -> list[tuple[str, Declaration]]:
+    """(test cell grade_id, declaration) for every declaration in a notebook's test cells."""
+    import nbformat
+
+    from .cells import grade_id, is_test
+
+    nb = nbformat.read(path, as_version=4)
+    return [(grade_id(cell), d) for cell in nb.cells if is_test(cell) for d in parse(cell.source)]

@@ -38,10 +38,6 @@ def _step_inputs(case):
                 W_hh=r.weight(H, H, H), b_h=r.weight(H, H), nonlinearity=case.get("nonlinearity", "tanh"))
 
 
-def _other(nonlinearity):
-    return "relu" if nonlinearity == "tanh" else "tanh"
-
-
 register(Exercise(
     name="rnn_step_forward", assignment=A,
     args=("x_t", "h_prev", "W_xh", "W_hh", "b_h", "nonlinearity"), outputs=("h_t",),
@@ -55,8 +51,8 @@ register(Exercise(
                 lambda x_t, h_prev, W_xh, W_hh, b_h, nonlinearity: _step(x_t, h_prev, W_xh, W_hh, 0 * b_h, nonlinearity)),
         Mistake("previous state ignored", "The recurrent term h_prev @ W_hh is missing.",
                 lambda x_t, h_prev, W_xh, W_hh, b_h, nonlinearity: _step(x_t, 0 * h_prev, W_xh, W_hh, b_h, nonlinearity)),
-        Mistake("nonlinearity argument ignored", "Use np.tanh for 'tanh' and max(z, 0) for 'relu'.",
-                lambda x_t, h_prev, W_xh, W_hh, b_h, nonlinearity: _step(x_t, h_prev, W_xh, W_hh, b_h, _other(nonlinearity))),
+        Mistake("nonlinearity argument ignored (always tanh)", "Use np.tanh for 'tanh' and max(z, 0) for 'relu'.",
+                lambda x_t, h_prev, W_xh, W_hh, b_h, nonlinearity: _step(x_t, h_prev, W_xh, W_hh, b_h, "tanh")),
         Mistake("no nonlinearity applied", "h_t is phi(z), not the pre-activation z.",
                 lambda x_t, h_prev, W_xh, W_hh, b_h, nonlinearity: x_t @ W_xh + h_prev @ W_hh + b_h),
         Mistake("sigmoid instead of tanh", "tanh squashes into (-1, 1); the logistic sigmoid into (0, 1).",
@@ -100,8 +96,8 @@ register(Exercise(
                 "not h0 again.", _state_not_carried),
         Mistake("W_hh transposed", "Use h_prev @ W_hh with W_hh = weight_hh.T.",
                 lambda x, h0, W_xh, W_hh, b_h, nonlinearity: _rnn(x, h0, W_xh, W_hh.T, b_h, nonlinearity)),
-        Mistake("nonlinearity argument ignored", "Pass nonlinearity on to every step.",
-                lambda x, h0, W_xh, W_hh, b_h, nonlinearity: _rnn(x, h0, W_xh, W_hh, b_h, _other(nonlinearity))),
+        Mistake("nonlinearity argument ignored (always tanh)", "Pass nonlinearity on to every step.",
+                lambda x, h0, W_xh, W_hh, b_h, nonlinearity: _rnn(x, h0, W_xh, W_hh, b_h, "tanh")),
         Mistake("bias forgotten", "Add b_h at every step.",
                 lambda x, h0, W_xh, W_hh, b_h, nonlinearity: _rnn(x, h0, W_xh, W_hh, 0 * b_h, nonlinearity)),
     ),

@@ -1,0 +1,87 @@
+"""How hard the declared checks bite: run every catalogued mistake through the declared cases.
+
+``autograder catalogue`` prints, for every graded function, how many of its catalogued mistakes the
+public cases reject, how many all cases (public and hidden) reject, and whether the message names
+the mistake. The tests assert the same facts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import registry
+from .check import _cast_floats, run_case
+from .course import ROOT, notebooks
+from .declarations import Declaration, from_notebook
+
+
+def declarations(assignment: str, course_dir: Path = ROOT) -> dict[str, list[Declaration]]:
+    """exercise name -> its declarations in the assignment's source notebooks."""
+    found: dict[str, list[Declaration]] = {}
+    for path in notebooks(course_dir / "source" / assignment):
+        for _, d in from_notebook(path):
+            found.setdefault(d.exercise, []).append(d)
+    return found
+
+
+def mistake_as_function(ex: registry.Exercise, mistake: registry.Mistake):
+    """A learner function that makes this mistake: it returns the mistake's output in the inputs' dtype."""
+    def fn(*args):
+        inputs = dict(zip(ex.args, args))
+        floats = [v.dtype for v in inputs.values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+        out = mistake.outputs(**_cast_floats(inputs, np.float64))
+        return _cast_floats(out, floats[0]) if floats else out
+    fn.__name__ = f"{ex.name}__{mistake.name}"
+    return fn
+
+
+@dataclass
+class Outcome:
+    exercise: str
+    mistake: str
+    public_rejects: bool
+    rejects: bool        # rejected by some declared case (public or hidden)
+    named: bool          # some rejecting message names the mistake
+
+
+def _verdict(ex, fn, case) -> str | None:
+    try:
+        return run_case(ex, fn, case)
+    except Exception as err:          # a crash is a rejection too (the cell errors)
+        return f"raised {type(err).__name__}"
+
+
+def outcomes(assignment: str, course_dir: Path = ROOT) -> list[Outcome]:
+    rows = []
+    decls = declarations(assignment, course_dir)
+    for ex in registry.all_exercises(assignment):
+        public = [c for d in decls.get(ex.name, []) if not d.hidden for c in d.cases]
+        hidden = [c for d in decls.get(ex.name, []) if d.hidden for c in d.cases]
+        for mistake in ex.mistakes:
+            fn = mistake_as_function(ex, mistake)
+            pub = [_verdict(ex, fn, c) for c in public]
+            hid = [_verdict(ex, fn, c) for c in hidden]
+            messages = [m for m in pub + hid if m]
+            rows.append(Outcome(ex.name, mistake.name, any(pub), bool(messages),
+                                any(f"Likely mistake: {mistake.name}." in m for m in messages)))
+    return rows
+
+
+def print_report(assignment: str, course_dir: Path = ROOT) -> list[Outcome]:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = outcomes(assignment, course_dir)
+    table = Table(title=f"{assignment}: catalogued mistakes against the declared checks")
+    for col in ("function", "mistake", "public cases reject", "all cases reject", "named in feedback"):
+        table.add_column(col)
+    yes = lambda b: "yes" if b else "[red]no[/red]"
+    for r in rows:
+        table.add_row(r.exercise, r.mistake, yes(r.public_rejects), yes(r.rejects), yes(r.named))
+    console = Console(width=160)
+    console.print(table)
+    console.print(f"{len(rows)} mistakes; public cases reject {sum(r.public_rejects for r in rows)}, "
+                  f"all cases reject {sum(r.rejects for r in rows)}, named {sum(r.named for r in rows)}")
+    return rows

@@ -1,0 +1,65 @@
+"""Stock nbgrader on a freshly built course: the solutions get full marks, the untouched release 0
+on every autograded cell, the correct sample full marks, the buggy sample partial credit with its
+mistakes named in nbgrader's feedback."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from autograder.course import nbgrader, notebooks
+from autograder.samples import samples, submit_samples
+from autograder.scores import graded_cells, score_rows
+
+from conftest import ASSIGNMENTS
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def graded(request, fresh_course):
+    """(assignment, course dir, scores) after `nbgrader autograde` of every kind of submission."""
+    a = request.param
+    for student, kind in [("solution", "solutions"), ("release", "release")]:
+        target = fresh_course / "submitted" / student / a
+        target.mkdir(parents=True, exist_ok=True)
+        for nb in notebooks(fresh_course / kind / a):
+            shutil.copy(nb, target / nb.name)
+    submit_samples(a, fresh_course)
+    result = nbgrader("autograde", a, "--force", "--log-level=ERROR", course_dir=fresh_course, capture=True)
+    assert result.returncode == 0, result.stderr
+    return a, fresh_course, score_rows(a, fresh_course)
+
+
+def _auto_cells(a, course):
+    return {gid: pts for gid, pts in graded_cells(a, course) if gid.startswith("test_")}
+
+
+def test_solutions_get_full_marks(graded):
+    a, course, rows = graded
+    auto = _auto_cells(a, course)
+    assert {g: rows["solution"][g] for g in auto} == auto
+
+
+def test_release_gets_zero_everywhere(graded):
+    a, course, rows = graded
+    assert set(rows["release"].values()) == {0}, rows["release"]
+
+
+def test_correct_sample_gets_full_marks(graded):
+    a, course, rows = graded
+    if "sample_correct" not in rows:
+        pytest.skip("no correct sample")
+    auto = _auto_cells(a, course)
+    assert {g: rows["sample_correct"][g] for g in auto} == auto
+
+
+def test_buggy_sample_gets_partial_credit_and_named_mistakes(graded):
+    a, course, rows = graded
+    assert {p.stem for p in samples(a)} >= {"sample_correct", "sample_buggy", "sample_release"}
+    auto = _auto_cells(a, course)
+    got = sum(rows["sample_buggy"][g] for g in auto)
+    assert 0 < got < sum(auto.values()), rows["sample_buggy"]
+    result = nbgrader("generate_feedback", a, "--force", "--student=sample_buggy", "--log-level=ERROR",
+                      course_dir=course, capture=True)
+    assert result.returncode == 0, result.stderr
+    html = "".join(p.read_text() for p in (course / "feedback" / "sample_buggy" / a).glob("*.html"))
+    assert "Likely mistake" in html
