@@ -206,13 +206,16 @@ ENTRIES: list[Entry] = [
           FULL - SPECTRAL),
     Entry("memory_bomb", "fault", "allocate without end", write_nb(lambda: notebook(with_spectral(
         "    hog = []\n    while True:\n        hog.append(bytearray(100 * 2**20))\n"))), FULL - SPECTRAL),
-    Entry("fork_bomb", "fault", "os.fork() without end", write_nb(lambda: notebook(with_spectral(
-        "    import os\n    for _ in range(10000):\n        try:\n            os.fork()\n        except OSError:\n            pass\n"
-        "    return 0.0\n"))), FULL - SPECTRAL, exact=False),
-    Entry("thread_bomb", "fault", "threads without end", write_nb(lambda: notebook(with_spectral(
-        "    import threading, time\n    for _ in range(100000):\n"
-        "        threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()\n    return 0.0\n"))),
-          FULL - SPECTRAL, exact=False),
+    # The bombs are bounded (300 processes, 3000 threads) so that even an unprotected run (stock
+    # nbgrader, as root, where RLIMIT_NPROC does not apply) cannot take the machine down.
+    Entry("fork_bomb", "fault", "300 forked processes that linger", write_nb(lambda: notebook(with_spectral(
+        "    import os, time\n    for _ in range(300):\n        try:\n            if os.fork() == 0:\n"
+        "                time.sleep(600)\n                os._exit(0)\n        except OSError:\n            pass\n"
+        "    return 0.0\n"))), FULL - SPECTRAL),
+    Entry("thread_bomb", "fault", "3000 threads that linger", write_nb(lambda: notebook(with_spectral(
+        "    import threading, time\n    for _ in range(3000):\n        try:\n"
+        "            threading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"
+        "        except RuntimeError:\n            break\n    return 0.0\n"))), FULL - SPECTRAL),
     Entry("disk_filler", "fault", "write until the disk is full", write_nb(lambda: notebook(with_spectral(
         "    with open('fill.bin', 'wb') as f:\n        while True:\n            f.write(b'0' * 2**24)\n"))),
           FULL - SPECTRAL, exact=False),
