@@ -282,12 +282,14 @@ _attack("post_run_event", "a post_run_cell event that clears the error",
         "get_ipython().events.register('post_run_cell', clear)")
 _attack("frame_walk", "walk the caller's frames and copy the expected value",
         "import sys\n_real = rnn_forward\ndef rnn_forward(*a, **k):\n    f = sys._getframe(1)\n"
-        "    while f is not None:\n        if 'expected' in f.f_locals:\n            return f.f_locals['expected']\n"
+        "    while f is not None:\n        if 'expected' in f.f_locals:\n"
+        "            return tuple(v.astype(a[0].dtype) for v in f.f_locals['expected'])\n"
         "        f = f.f_back\n    return _real(*a, **k)", after="rnn_forward")
 _attack("gc_walk", "search the garbage collector for the expected arrays",
         "import gc, numpy as np\n_real = rnn_forward\ndef rnn_forward(x, h0, *rest):\n"
         "    for o in gc.get_objects():\n        if isinstance(o, tuple) and len(o) == 2 and all(isinstance(v, np.ndarray) for v in o) "
-        "and o[0].shape[:2] == x.shape[:2] and o[0] is not None and o[0].ndim == 3:\n            return o\n"
+        "and o[0].ndim == 3 and o[0].shape[:2] == x.shape[:2] and o[0].dtype == np.float64 and not np.shares_memory(o[0], x):\n"
+        "            return tuple(v.astype(x.dtype) for v in o)\n"
         "    return _real(x, h0, *rest)", after="rnn_forward")
 _attack("numpy_shadow", "a numpy.py file beside the notebook", "import numpy\nassert numpy.SHADOWED",
         extra_files={"numpy.py": b"SHADOWED = True\nallclose = lambda *a, **k: True\n"})
@@ -345,13 +347,14 @@ class _Payload:
 
 
 _PICKLE = pickle.dumps(_Payload())
-_attack("pickle_payload", "pickle payloads where a grader might load results",
-        "import numpy as np, pickle, os\n"
-        f"payload = {_PICKLE!r}\n"
-        "for name in ['results.npz', 'outputs.npy', 'result.pkl', 'rnn_forward.npy', 'out.json']:\n"
-        "    open(name, 'wb').write(payload)\n"
-        "_real = rnn_forward\n"
-        "def rnn_forward(*a, **k):\n    return pickle.loads(payload), np.zeros(1, dtype=object)\n",
+_attack("pickle_payload", "object arrays whose unpickling runs a command, and pickles named like result files",
+        "import numpy as np, os\n"
+        "class Evil:\n"
+        f"    def __reduce__(self):\n        return (os.system, ('touch {PWNED}',))\n"
+        "def rnn_forward(*a, **k):\n"
+        "    bad = np.empty(1, dtype=object)\n    bad[0] = Evil()\n    return bad, {'x': Evil()}\n"
+        "for name in ['results.npz', 'outputs.npy', 'result.pkl', 'rnn_forward.npy']:\n"
+        "    try:\n        np.save(name, np.array([Evil()], dtype=object), allow_pickle=True)\n    except Exception:\n        pass\n",
         after="rnn_forward",
         extra_files={name: _PICKLE for name in ["results.npz", "outputs.npy", "result.pkl", "rnn_forward.npy"]})
 _attack("autograder_shadow", "a fake autograder package beside the notebook", "pass",

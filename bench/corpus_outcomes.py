@@ -1,0 +1,133 @@
+"""Run the corpus of bad, faulty and hostile submissions (tests/corpus) through a grader and
+tabulate what each submission got against what it deserves.
+
+    .venv/bin/python bench/corpus_outcomes.py --stock [--only NAME ...] [--json FILE]
+
+--stock grades one submission at a time with stock `nbgrader autograde` (per-cell timeout 30 s),
+under an address-space limit of 4 GiB, a file-size limit of 1 GiB, a private HOME and a 10-minute
+wall clock per submission: some entries are hostile, and stock nbgrader runs them unprotected.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from autograder.course import tool_env  # noqa: E402
+from autograder.scores import score_rows  # noqa: E402
+from corpus.entries import A, ENTRIES, NETWORK_PORT, PWNED, build_submission  # noqa: E402
+
+
+class Listener:
+    """Counts connections to the loopback port the network attack dials."""
+
+    def __init__(self, port: int):
+        self.count = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.5)
+        self.stop = False
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.count += 1
+                conn.close()
+            except OSError:
+                continue
+
+
+def _digest(paths) -> dict:
+    out = {}
+    for p in paths:
+        p = Path(p)
+        out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+    return out
+
+
+def prepare_course(workdir: Path) -> Path:
+    course = workdir / "course"
+    course.mkdir(parents=True)
+    shutil.copytree(ROOT / "source", course / "source")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", A, "--force", "--log-level=ERROR"],
+                   cwd=course, env=tool_env(), check=True)
+    return course
+
+
+def run_stock(names: list[str], workdir: Path) -> dict:
+    course = prepare_course(workdir)
+    home = workdir / "home"
+    home.mkdir()
+    env = {**tool_env(), "HOME": str(home), "IPYTHONDIR": str(home / ".ipython"), "MPLBACKEND": "Agg"}
+    watched = [course / "nbgrader_config.py", Path.home() / ".bashrc"]
+    results = {}
+    for entry in ENTRIES:
+        if names and entry.name not in names:
+            continue
+        build_submission(entry, course)
+        PWNED.unlink(missing_ok=True)
+        before = _digest(watched + sorted((course / "submitted").glob("*/*/*.ipynb")))
+        listener = Listener(NETWORK_PORT) if entry.name == "network" else None
+        start = time.perf_counter()
+        cmd = ["prlimit", f"--as={4 * 2**30}", f"--fsize={2**30}", "--", "timeout", "-s", "KILL", "600",
+               sys.executable, "-m", "nbgrader", "autograde", A, f"--student={entry.name}", "--force",
+               "--Execute.timeout=30", "--log-level=ERROR"]
+        proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, errors="replace")
+        seconds = time.perf_counter() - start
+        rows = score_rows(A, course)
+        got = rows.get(entry.name)
+        score = None if not got else sum(v for k, v in got.items() if v is not None and k.startswith("test_"))
+        after = _digest(watched + sorted((course / "submitted").glob("*/*/*.ipynb")))
+        side = [f"changed {Path(k).name}" for k in before if before[k] != after.get(k)]
+        if (home / ".ipython/profile_default/startup/00-evil.py").exists():
+            side.append("wrote an IPython start-up file")
+            (home / ".ipython/profile_default/startup/00-evil.py").unlink()
+        if PWNED.exists():
+            side.append("pickle payload ran")
+        if listener:
+            listener.stop = True
+            if listener.count:
+                side.append(f"{listener.count} network connection(s)")
+        tail = [l for l in (proc.stderr or "").splitlines() if l.strip()][-1:] if proc.returncode else []
+        results[entry.name] = {
+            "category": entry.category, "what": entry.what, "deserved": entry.deserved,
+            "score": score, "exit": proc.returncode, "seconds": round(seconds, 1),
+            "error": tail[0][:200] if tail else None, "side_effects": side,
+        }
+        print(f"{entry.name:28s} deserved {entry.deserved:5g}  stock {score!s:>6}  exit {proc.returncode:4d}  "
+              f"{seconds:6.1f} s  {'; '.join(side)}", flush=True)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stock", action="store_true", help="grade with stock nbgrader autograde")
+    parser.add_argument("--only", nargs="*", default=[], help="corpus entry names")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
+        results = run_stock(args.only, Path(tmp)) if args.stock else {}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
