@@ -217,9 +217,9 @@ if not GRADING:
     print("  播放 周杰伦 ->", play[1])
     print("  我 喜欢 周杰伦 ->", like[2])
     plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "DejaVu Sans"]
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.imshow(play.T, cmap="coolwarm", vmin=-1, vmax=1)
-    ax.set_xticks(range(4), ["play", "Jay Chou", "'s", "Rice Field"])
+    ax.set_xticks(range(4), ["play", "Jay Chou", "'s", "Rice Field"], rotation=20)
     ax.set_ylabel("hidden unit")
     ax.set_title("h_t while reading the command")
     plt.show()
@@ -597,8 +597,10 @@ check(linear_fixed_point, "linear_fixed_point", cases=[
 #   of them inside; radius 1.1 pushes the largest outside.
 # * **Middle**: the distance of the linear RNN's state from its fixed point, on a log scale.
 #   Inside the circle it falls geometrically, like $\rho^t$; outside, it grows like $\rho^t$.
-# * **Right**: the same `W` in a **tanh** RNN. The squashing keeps the state in $(-1, 1)^H$, so
-#   nothing blows up, but with a large radius the state no longer settles to one point.
+# * **Right**: the same three matrices in a **tanh** RNN with no input, `h_t = tanh(h_{t-1} W)`.
+#   Below radius 1 the state still dies out geometrically; at 1 it fades slowly; above 1 it does
+#   neither dies out nor blows up: the squashing keeps it inside $(-1, 1)^H$, here on a bounded,
+#   non-zero oscillation (the linear RNN's complex eigenvalues rotate the state).
 
 # %% tags=["demo"]
 if not GRADING:
@@ -616,15 +618,15 @@ if not GRADING:
         h_star = linear_fixed_point(x_const, W, U0, b0)
         for trial in range(5):
             h = rng.normal(size=(1, H)) * 2
-            dist, h_tanh = [], []
+            dist, norm_tanh = [], []
             ht = h.copy()
             for t in range(T):
                 h = h @ W + x_const @ U0 + b0
                 dist.append(np.linalg.norm(h - h_star))
-                ht = rnn_step_forward(x_const, ht, U0, W * 2, b0)   # a tanh RNN, W doubled to show saturation
-                h_tanh.append(ht[0, 0])
+                ht = rnn_step_forward(np.zeros((1, D)), ht, U0, W, np.zeros(H))   # tanh RNN, no input
+                norm_tanh.append(np.linalg.norm(ht))
             axes[1].semilogy(dist, color=color, alpha=0.6)
-            axes[2].plot(h_tanh, color=color, alpha=0.6)
+            axes[2].semilogy(norm_tanh, color=color, alpha=0.6)
     # the closed form and the loop agree:
     xs = rng.normal(size=(1, 10, D))
     h_loop = np.zeros((1, H))
@@ -633,7 +635,7 @@ if not GRADING:
     print("closed form - loop:", np.abs(linear_rnn_closed_form(xs, np.zeros((1, H)), W0 / spectral_radius(W0), U0) - h_loop).max())
     axes[0].set_aspect("equal"); axes[0].legend(); axes[0].set_title("eigenvalues and the unit circle")
     axes[1].set_title("linear RNN: ||h_t - h*|| (log scale)"); axes[1].set_xlabel("t")
-    axes[2].set_title("tanh RNN, W scaled by 2: unit 0"); axes[2].set_xlabel("t")
+    axes[2].set_title("tanh RNN without input: ||h_t|| (log scale)"); axes[2].set_xlabel("t")
     plt.tight_layout()
     plt.show()
 
