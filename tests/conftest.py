@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from autograder.build import build
 from autograder.course import ROOT, assignments
@@ -21,8 +22,24 @@ def copy_course(target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fresh_course(tmp_path_factory) -> Path:
-    """source/ copied to a temp course directory and built there with real nbgrader commands."""
-    course = copy_course(tmp_path_factory.mktemp("fresh") / "course")
-    build(ASSIGNMENTS, course, quiet=True)
+def built_course(tmp_path_factory, worker_id) -> Path:
+    """source/ copied to a temp course directory and built there with real nbgrader commands,
+    once for all test workers (read-only: copy it before grading in it)."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    course = shared / "built-course"
+    with FileLock(str(shared / "built-course.lock")):
+        if not (course / ".built").exists():
+            shutil.rmtree(course, ignore_errors=True)
+            build(ASSIGNMENTS, copy_course(course), quiet=True)
+            (course / ".built").touch()
+    return course
+
+
+@pytest.fixture(scope="session")
+def fresh_course(built_course, tmp_path_factory) -> Path:
+    """This worker's own copy of the built course (release/, solutions/, gradebook) to grade in."""
+    course = tmp_path_factory.mktemp("graded") / "course"
+    shutil.copytree(built_course, course)
     return course

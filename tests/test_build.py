@@ -32,13 +32,13 @@ def test_text_form_matches_source_notebook(assignment):
 
 @pytest.mark.parametrize("kind", ["release", "solutions"])
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_committed_equals_regenerated(fresh_course, assignment, kind):
+def test_committed_equals_regenerated(built_course, assignment, kind):
     committed = sorted(p.name for p in (ROOT / kind / assignment).iterdir())
-    fresh = sorted(p.name for p in (fresh_course / kind / assignment).iterdir())
+    fresh = sorted(p.name for p in (built_course / kind / assignment).iterdir())
     assert committed == fresh, f"{kind}/{assignment} holds other files than nbgrader generates"
     for name in fresh:
         if name.endswith(".ipynb"):
-            assert _essence(ROOT / kind / assignment / name) == _essence(fresh_course / kind / assignment / name), \
+            assert _essence(ROOT / kind / assignment / name) == _essence(built_course / kind / assignment / name), \
                 f"{kind}/{assignment}/{name} is not what nbgrader generates: run `autograder build {assignment}`"
 
 
