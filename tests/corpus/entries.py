@@ -298,22 +298,30 @@ _attack("sitecustomize", "sitecustomize.py and usercustomize.py beside the noteb
                      "usercustomize.py": b"import builtins\nbuiltins.__dict__['AssertionError'] = KeyError\n"})
 _attack("pth_file", "a .pth file that runs code at start-up", "pass",
         extra_files={"evil.pth": b"import os; os.environ['PWNED'] = '1'\n"})
-_attack("read_source", "find the source notebook (it holds the solutions) and run its code",
-        "import glob, json, os\n"
-        "for path in glob.glob('../../../source/ps1_rnn_forward/*.ipynb') + glob.glob('/work/**/source/ps1_rnn_forward/*.ipynb', recursive=True) "
-        "+ glob.glob('/tmp/**/source/ps1_rnn_forward/*.ipynb', recursive=True):\n"
-        "    try:\n        cells = json.load(open(path))['cells']\n    except Exception:\n        continue\n"
-        "    for c in cells:\n        src = ''.join(c['source'])\n"
-        "        if c['cell_type'] == 'code' and src.startswith('def '):\n            exec(src, globals())\n"
-        "    break\n")
-_attack("read_other_student", "copy another student's functions from their submission",
-        "import glob, json\n"
-        "for path in glob.glob('../../*/ps1_rnn_forward/*.ipynb') + glob.glob('/tmp/**/submitted/*/ps1_rnn_forward/*.ipynb', recursive=True):\n"
-        "    if 'tests_deleted' not in path or 'buggy' in path:\n        continue\n"
-        "    try:\n        cells = json.load(open(path))['cells']\n    except Exception:\n        continue\n"
-        "    for c in cells:\n        src = ''.join(c['source'])\n"
-        "        if c['cell_type'] == 'code' and src.startswith('def '):\n            exec(src, globals())\n"
-        "    break\n")
+FUNCTIONS = [k for k in CORRECT if k != "ANSWERS" and not k.startswith("written")]
+
+
+def _steal(globs: list[str], must_contain: str = "") -> dict:
+    """Every solution cell runs the same code: find a notebook with working functions and exec them."""
+    code = ("import glob, json\n"
+            f"for _path in {globs!r}:\n"
+            "    for _nb in glob.glob(_path, recursive=True):\n"
+            f"        if {must_contain!r} not in _nb:\n            continue\n"
+            "        try:\n            _cells = json.load(open(_nb))['cells']\n        except Exception:\n            continue\n"
+            "        for _c in _cells:\n            _src = ''.join(_c['source'])\n"
+            "            if _c['cell_type'] == 'code' and _src.startswith('def ') and 'NotImplementedError' not in _src:\n"
+            "                exec(_src, globals())\n")
+    return {name: code for name in FUNCTIONS}
+
+
+ENTRIES.append(Entry("read_source", "attack", "every answer cell finds the source notebook (the solutions) and runs it",
+                     write_nb(lambda: notebook(_steal(["../../../source/ps1_rnn_forward/*.ipynb",
+                                                       "/work/**/source/ps1_rnn_forward/*.ipynb",
+                                                       "/tmp/**/source/ps1_rnn_forward/*.ipynb"]))), 0))
+ENTRIES.append(Entry("read_other_student", "attack", "every answer cell copies another student's functions",
+                     write_nb(lambda: notebook(_steal(["../../*/ps1_rnn_forward/*.ipynb",
+                                                       "/tmp/**/submitted/*/ps1_rnn_forward/*.ipynb"],
+                                                      must_contain="tests_deleted/"))), 0))
 _attack("write_outside", "write start-up files and tamper with the course and other submissions",
         "import os, pathlib\nfor d in [os.path.expanduser('~/.ipython/profile_default/startup'), '/tmp/rnn_course_evil_startup']:\n"
         "    try:\n        pathlib.Path(d).mkdir(parents=True, exist_ok=True)\n"
