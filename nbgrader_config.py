@@ -2,7 +2,10 @@
 import os
 import sys
 
-from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, LockCells
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, GetGrades, LockCells
+
+from autograder.feedback import HideHiddenTests
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -30,6 +33,10 @@ c.OverwriteCells.add_missing_cells = True
 # Solutions for self-paced learners: code filled in, hidden tests removed, no outputs (so that
 # regenerating is deterministic and demos are not run by the build).
 c.GenerateSolution.preprocessors = [LockCells, ClearOutput, ClearHiddenTests]
+
+# Feedback shows each check's outcome (the failing case, what differs, the likely mistake) but not
+# the hidden test code: nbgrader's feedback would print it verbatim (jupyter/nbgrader#917).
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 
 # The paired text forms (NAME.pct.py) hold solutions: never copy them into release/.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pct.py", "jupytext.toml"]

@@ -129,6 +129,7 @@ def _modified_inputs(before: dict, after: dict) -> list[str]:
 
 def run_case(ex: registry.Exercise, fn: Callable, case: dict) -> str | None:
     """Run ``fn`` on one case in this process; None if right, else the message."""
+    __tracebackhide__ = True
     inputs = case_inputs(ex, case)
     given = copy.deepcopy(inputs)
     expect_error = case.get("expect")
@@ -158,6 +159,7 @@ def run_case(ex: registry.Exercise, fn: Callable, case: dict) -> str | None:
 
 def check(fn: Callable, name: str, cases: list[dict]) -> None:
     """Check the learner's ``fn`` against exercise ``name`` on every case; raise on the first wrong one."""
+    __tracebackhide__ = True     # IPython and pytest leave this frame out of tracebacks: the message says it all
     ex = registry.get(name)
     if not callable(fn):
         raise AssertionError(f"{name} should be a function, got {type(fn).__name__}.")
