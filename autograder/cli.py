@@ -1,4 +1,4 @@
-"""`autograder` command line: build the course, stage sample submissions, print scores."""
+"""`autograder` command line: build the course, stage sample submissions, grade them, print scores."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment", nargs="*")
     p = sub.add_parser("catalogue", help="run every catalogued mistake through the declared checks and tabulate")
     p.add_argument("assignment", nargs="*")
+    from .grade_command import add_parser as add_grade_parser
+    add_grade_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        from .grade_command import main_from_cli
+        return main_from_cli(args, args.course_dir, argv)
     chosen = args.assignment or assignments(args.course_dir)
 
     if args.command == "build":

@@ -14,3 +14,19 @@ if [ "$(cat .venv/.installed 2>/dev/null)" != "$want" ]; then
         -r requirements.txt -c constraints.txt -e .
     echo "$want" > .venv/.installed
 fi
+
+# `autograder grade` runs learner code inside bubblewrap (Debian package `bubblewrap`). Install it
+# when it is missing and we may (root with apt-get); otherwise the grader warns loudly and falls
+# back to a plain subprocess with limits (or refuses, with --require-sandbox).
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing bubblewrap (the sandbox of autograder grade)"
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1; then
+            apt-get update -qq >/dev/null 2>&1 || true
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
+                || echo "setup: could not install bubblewrap; autograder grade will warn and run unsandboxed"
+        fi
+    else
+        echo "setup: bubblewrap (bwrap) is not installed; install it for autograder grade's sandbox"
+    fi
+fi
