@@ -2,6 +2,8 @@
 tabulate what each submission got against what it deserves.
 
     .venv/bin/python bench/corpus_outcomes.py --stock [--only NAME ...] [--json FILE]
+    .venv/bin/python bench/corpus_outcomes.py --ours --json FILE
+    .venv/bin/python bench/corpus_outcomes.py --markdown docs/robustness.md --stock-json A --ours-json B
 
 --stock grades one submission at a time with stock `nbgrader autograde` (per-cell timeout 30 s),
 under an address-space limit of 4 GiB, a file-size limit of 1 GiB, a private HOME and a 10-minute
@@ -116,14 +118,78 @@ def run_stock(names: list[str], workdir: Path) -> dict:
     return results
 
 
+def run_ours(names: list[str], workdir: Path) -> dict:
+    """The whole corpus in one batch with `autograder grade --jobs 2` (per-cell limit 10 s)."""
+    course = prepare_course(workdir)
+    home = workdir / "home"
+    home.mkdir()
+    chosen = [e for e in ENTRIES if not names or e.name in names]
+    for entry in chosen:
+        build_submission(entry, course)
+    PWNED.unlink(missing_ok=True)
+    listener = Listener(NETWORK_PORT)
+    env = {**tool_env(), "HOME": str(home), "IPYTHONDIR": str(home / ".ipython")}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", A, "--jobs", "2", "--timeout", "10",
+                           "--quiet", "--json", str(workdir / "ours.json")], cwd=course, env=env,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    listener.stop = True
+    report = {s["student"]: s for s in json.loads((workdir / "ours.json").read_text())["students"]}
+    results = {}
+    for entry in chosen:
+        got = report.get(entry.name, {})
+        results[entry.name] = {
+            "category": entry.category, "what": entry.what, "deserved": entry.deserved,
+            "score": got.get("score"), "status": got.get("status"),
+            "problems": [p[:160] for p in got.get("problems", [])],
+            "side_effects": (["pickle payload ran"] if PWNED.exists() else [])
+            + ([f"{listener.count} network connection(s)"] if entry.name == "network" and listener.count else []),
+        }
+    print(f"ours: {len(chosen)} submissions in {seconds:.0f} s, exit {proc.returncode}")
+    return results
+
+
+def markdown(stock: dict, ours: dict) -> str:
+    lines = ["| category | submission | what it does | deserved | stock `nbgrader autograde` | `autograder grade` |",
+             "|---|---|---|---|---|---|"]
+    counts = {"stock": 0, "ours": 0}
+    for entry in ENTRIES:
+        s, o = stock.get(entry.name, {}), ours.get(entry.name, {})
+
+        def cell(r, who):
+            if not r:
+                return "not run"
+            score = r.get("score")
+            text = "no score recorded" if score is None else f"{score:g}"
+            if score is not None and score > entry.deserved:
+                counts[who] += 1
+                text = f"**{text} (undeserved)**"
+            why = r.get("error") or "; ".join(r.get("problems") or [])
+            extra = "; ".join(r.get("side_effects") or [])
+            return " · ".join(x for x in [text, why.replace("|", "/"), extra] if x)
+        lines.append(f"| {entry.category} | `{entry.name}` | {entry.what} | {entry.deserved:g} | {cell(s, 'stock')} | "
+                     f"{cell(o, 'ours')} |")
+    head = (f"Undeserved points: stock nbgrader {counts['stock']} submissions, autograder grade {counts['ours']}.\n\n")
+    return head + "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stock", action="store_true", help="grade with stock nbgrader autograde")
+    parser.add_argument("--ours", action="store_true", help="grade with autograder grade")
     parser.add_argument("--only", nargs="*", default=[], help="corpus entry names")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--markdown", type=Path, help="write a side-by-side table from --stock-json and --ours-json")
+    parser.add_argument("--stock-json", type=Path)
+    parser.add_argument("--ours-json", type=Path)
     args = parser.parse_args()
+    if args.markdown:
+        table = markdown(json.loads(args.stock_json.read_text()), json.loads(args.ours_json.read_text()))
+        args.markdown.write_text(table)
+        return 0
     with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
-        results = run_stock(args.only, Path(tmp)) if args.stock else {}
+        results = run_stock(args.only, Path(tmp)) if args.stock else run_ours(args.only, Path(tmp))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
