@@ -39,7 +39,12 @@ class Listener:
         self.count = 0
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
+        try:
+            self.sock.bind(("127.0.0.1", port))
+        except OSError:             # another run listens already: connections are not counted here
+            self.available = False
+            return
+        self.available = True
         self.sock.listen(16)
         self.sock.settimeout(0.5)
         self.stop = False

@@ -14,7 +14,9 @@ from autograder.scores import graded_cells, score_rows
 from conftest import ASSIGNMENTS
 
 
-@pytest.fixture(scope="module", params=ASSIGNMENTS)
+# Each assignment's tests stay on one worker, so its autograde runs once.
+@pytest.fixture(scope="module", params=[pytest.param(a, marks=pytest.mark.xdist_group(f"nbgrader-{a}"))
+                                        for a in ASSIGNMENTS])
 def graded(request, fresh_course):
     """(assignment, course dir, scores) after `nbgrader autograde` of every kind of submission."""
     a = request.param
