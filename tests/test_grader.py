@@ -53,11 +53,8 @@ def recorded_test_outputs(course: Path, student: str, assignment: str) -> dict:
     return found
 
 
-@pytest.fixture(scope="module", params=WITH_SAMPLES)
-def both(request, built_course, tmp_path_factory):
-    """(assignment, stock course, our course): the samples graded by each grader."""
-    a = request.param
-    base = tmp_path_factory.mktemp(f"grade-{a}")
+def _graded_both_ways(a: str, built_course: Path, base: Path):
+    """(stock course, our course, our --json report): the samples graded by each grader."""
     stock, ours = base / "stock", base / "ours"
     shutil.copytree(built_course, stock)
     submit_samples(a, stock)
@@ -65,23 +62,23 @@ def both(request, built_course, tmp_path_factory):
     result = nbgrader("autograde", a, "--force", "--log-level=ERROR", course_dir=stock, capture=True)
     assert result.returncode == 0, result.stderr
     grade(ours, a, "--force", "--jobs", "2", "--quiet", "--json", str(base / "report.json"))
-    return a, stock, ours, json.loads((base / "report.json").read_text())
+    return stock, ours, json.loads((base / "report.json").read_text())
 
 
-def test_scores_equal_stock_nbgrader_cell_by_cell(both):
-    a, stock, ours, _ = both
+# One test per assignment (not one per check): under pytest -n 2 a shared fixture would be built
+# again on every worker that runs one of its tests, grading everything twice with stock nbgrader.
+@pytest.mark.parametrize("a", WITH_SAMPLES)
+def test_same_scores_as_stock_nbgrader_and_nbgrader_tools_work(a, built_course, tmp_path):
+    stock, ours, report = _graded_both_ways(a, built_course, tmp_path)
+
+    # the scores, cell by cell
     assert score_rows(a, ours) == score_rows(a, stock)
 
-
-def test_recorded_outputs_equal_stock_nbgrader(both):
-    """What a learner reads in the feedback: the same pass lines and the same messages."""
-    a, stock, ours, _ = both
+    # what a learner reads in the feedback: the same pass lines and the same messages
     for sample in samples(a):
         assert recorded_test_outputs(ours, sample.stem, a) == recorded_test_outputs(stock, sample.stem, a), sample.stem
 
-
-def test_report_agrees_with_gradebook(both):
-    a, _, ours, report = both
+    # the --json report agrees with the gradebook
     rows = score_rows(a, ours)
     assert report["sandbox"] == "bubblewrap" or report["sandbox_warning"]
     for student in report["students"]:
@@ -89,9 +86,7 @@ def test_report_agrees_with_gradebook(both):
         cells = {c["grade_id"]: c["score"] for nb in student["notebooks"] for c in nb["cells"]}
         assert cells == rows[student["student"]]
 
-
-def test_feedback_and_export_work_on_its_output(both):
-    a, _, ours, _ = both
+    # nbgrader's feedback and export work on its output
     result = nbgrader("generate_feedback", a, "--force", "--log-level=ERROR", course_dir=ours, capture=True)
     assert result.returncode == 0, result.stderr
     html = "".join(p.read_text() for p in (ours / "feedback" / "sample_buggy" / a).glob("*.html"))
@@ -101,46 +96,41 @@ def test_feedback_and_export_work_on_its_output(both):
     csv = (ours / "grades.csv").read_text()
     assert "sample_buggy" in csv and a in csv
 
-
-def test_single_notebook_mode_reports_hints_without_a_gradebook(both, tmp_path):
-    a, stock, _, _ = both
+    # a self-paced learner grades one notebook, far from any course directory: same points, hints
     nb = next(iter(notebooks(stock / "submitted" / "sample_buggy" / a)))
-    lonely = tmp_path / nb.name                    # a learner's copy, far from any course directory
+    lonely = tmp_path / "learner" / nb.name
+    lonely.parent.mkdir()
     shutil.copy(nb, lonely)
-    out = tmp_path / "report.json"
-    result = subprocess.run([AUTOGRADER, "grade", str(lonely), "--json", str(out)], cwd=tmp_path,
+    out = tmp_path / "learner" / "report.json"
+    result = subprocess.run([AUTOGRADER, "grade", str(lonely), "--json", str(out)], cwd=lonely.parent,
                             env=tool_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
     stock_rows = score_rows(a, stock)["sample_buggy"]
-    expected = sum(v for k, v in stock_rows.items() if k.startswith("test_"))
-    assert report["score"] == expected
+    assert json.loads(out.read_text())["score"] == sum(v for k, v in stock_rows.items() if k.startswith("test_"))
     assert "Likely mistake" in result.stdout
-    assert not (tmp_path / "gradebook.db").exists()
+    assert not (lonely.parent / "gradebook.db").exists()
 
 
 # ----------------------------------------------------------------------------- batches
 
 
-@pytest.fixture(scope="module")
-def ps1_course(built_course, tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("ps1-batch") / "course"
-    shutil.copytree(built_course, course)
-    submit_samples("ps1_rnn_forward", course)
-    return course
-
-
-def test_students_option_and_no_force_skip(ps1_course, tmp_path):
+def test_students_option_no_force_skip_and_clear_errors(built_course, tmp_path):
     a = "ps1_rnn_forward"
+    course = tmp_path / "course"
+    shutil.copytree(built_course, course)
+    submit_samples(a, course)
     out = tmp_path / "r.json"
-    grade(ps1_course, a, "--student", "sample_correct", "sample_release", "--quiet", "--json", str(out))
+    grade(course, a, "--student", "sample_correct", "sample_release", "--quiet", "--json", str(out))
     graded = {s["student"] for s in json.loads(out.read_text())["students"]}
     assert graded == {"sample_correct", "sample_release"}
-    assert set(score_rows(a, ps1_course)) == graded
-    grade(ps1_course, a, "--quiet", "--json", str(out))            # like nbgrader: only what is new
+    assert set(score_rows(a, course)) == graded
+    grade(course, a, "--quiet", "--json", str(out))                  # like nbgrader: only what is new
     assert {s["student"] for s in json.loads(out.read_text())["students"]} == {"sample_buggy"}
-    table = grade(ps1_course, a, "--force").stdout
+    table = grade(course, a, "--force").stdout
     assert "sample_buggy" in table and "24 / 100" in table
+    result = grade(course, "ps9_nothing", check=False)
+    assert result.returncode == 2
+    assert "generate_assignment" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_help_explains_both_modes():
@@ -148,12 +138,6 @@ def test_help_explains_both_modes():
     for phrase in ["ASSIGNMENT", "NOTEBOOK.ipynb", "--jobs", "--student", "--json", "--require-sandbox",
                    "gradebook", "bubblewrap"]:
         assert phrase in text
-
-
-def test_unknown_assignment_is_a_clear_error(ps1_course):
-    result = grade(ps1_course, "ps9_nothing", check=False)
-    assert result.returncode == 2
-    assert "generate_assignment" in result.stderr and "Traceback" not in result.stderr
 
 
 # ----------------------------------------------------------------------------- planning
