@@ -16,11 +16,9 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,35 +27,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from autograder.course import tool_env  # noqa: E402
 from autograder.scores import score_rows  # noqa: E402
+from corpus.listener import Listener
 from corpus.entries import A, ENTRIES, NETWORK_PORT, PWNED, build_submission  # noqa: E402
-
-
-class Listener:
-    """Counts connections to the loopback port the network attack dials."""
-
-    def __init__(self, port: int):
-        self.count = 0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.sock.bind(("127.0.0.1", port))
-        except OSError:             # another run listens already: connections are not counted here
-            self.available = False
-            return
-        self.available = True
-        self.sock.listen(16)
-        self.sock.settimeout(0.5)
-        self.stop = False
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-                self.count += 1
-                conn.close()
-            except OSError:
-                continue
 
 
 def _digest(paths) -> dict:
@@ -109,7 +80,7 @@ def run_stock(names: list[str], workdir: Path) -> dict:
         if PWNED.exists():
             side.append("pickle payload ran")
         if listener:
-            listener.stop = True
+            listener.close()
             if listener.count:
                 side.append(f"{listener.count} network connection(s)")
         tail = [l for l in (proc.stderr or "").splitlines() if l.strip()][-1:] if proc.returncode else []
@@ -139,7 +110,7 @@ def run_ours(names: list[str], workdir: Path) -> dict:
                            "--quiet", "--json", str(workdir / "ours.json")], cwd=course, env=env,
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    listener.stop = True
+    listener.close()
     report = {s["student"]: s for s in json.loads((workdir / "ours.json").read_text())["students"]}
     results = {}
     for entry in chosen:

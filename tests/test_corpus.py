@@ -13,10 +13,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -25,42 +23,13 @@ import pytest
 from autograder.course import tool_env
 from autograder.samples import submit_samples
 
+from corpus.listener import Listener
 from corpus.entries import A, ENTRIES, FULL, NETWORK_PORT, PWNED, build_submission
 
 pytestmark = pytest.mark.xdist_group("corpus")     # one worker grades the corpus, once
 
 CELL_TIMEOUT = "10"      # seconds per cell: the faults that hang cost this, not nbgrader's 120 s
 WITNESS = "sample_correct"
-
-
-class Listener:
-    """Counts connections to the loopback port the network attack dials."""
-
-    def __init__(self, port: int):
-        self.count, self.stopped = 0, False
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.sock.bind(("127.0.0.1", port))
-        except OSError:             # another run listens already: connections are not counted here
-            self.available = False
-            return
-        self.available = True
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while not self.stopped:
-            try:
-                self.sock.accept()[0].close()
-                self.count += 1
-            except OSError:
-                pass
-
-    def close(self):
-        self.stopped = True
-        self.sock.close()
 
 
 def _tree_digest(paths: list[Path]) -> dict[str, str]:
