@@ -1,7 +1,6 @@
 """Every source notebook runs top to bottom in a real kernel, demos and figures included."""
 from __future__ import annotations
 
-import os
 import time
 
 import nbformat

@@ -322,11 +322,9 @@ def _clf_inputs(case):
 
 def _classify(x, h0, W_xh, W_hh, b_h, W_hy, b_y, pool="last", axis=-1, probs=True):
     H, C = W_hy.shape
-    rnn = load(nn.RNN(W_xh.shape[0], H, batch_first=True),
-               {"weight_ih_l0": W_xh.T, "weight_hh_l0": W_hh.T, "bias_ih_l0": b_h, "bias_hh_l0": np.zeros(H)})
+    h_all, h_last = _rnn(x, h0, W_xh, W_hh, b_h)          # nn.RNN, as in rnn_forward
     head = load(nn.Linear(H, C), {"weight": W_hy.T, "bias": b_y})
-    out, h_n = rnn(t(x), None if h0 is None else t(h0)[None])
-    logits = head(h_n[0] if pool == "last" else out.mean(dim=1))
+    logits = head(t(h_last) if pool == "last" else t(h_all).mean(dim=1))
     return n(torch.softmax(logits, dim=axis)) if probs else n(logits)
 
 
