@@ -15,20 +15,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import registry
+from . import check_messages, registry
 from .compare import Tolerance, describe_difference
-
-
-def _cast_floats(value: Any, dtype) -> Any:
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return value.astype(dtype)
-    if isinstance(value, dict):
-        return {k: _cast_floats(v, dtype) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_cast_floats(v, dtype) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_cast_floats(v, dtype) for v in value)
-    return value
+from .follow import cast_floats as _cast_floats
+from .follow import References
+from .tracebacks import hide_check_frames, message_first
 
 
 def float_dtype(case: dict) -> np.dtype:
@@ -53,6 +44,19 @@ def expected_output(name: str | registry.Exercise, case: dict, inputs: dict | No
     ex = registry.get(name) if isinstance(name, str) else name
     inputs = case_inputs(ex, case) if inputs is None else inputs
     return ex.reference(**_cast_floats(inputs, np.float64))
+
+
+_EXPECTED: dict[tuple[str, str], Any] = {}     # (exercise, case) -> reference output, for re-run cells
+
+
+def _expected_for_case(ex: registry.Exercise, case: dict, inputs: dict) -> Any:
+    """``expected_output`` on ``case_inputs(ex, case)``, computed once per case (cases are data)."""
+    key = (ex.name, json.dumps(case, sort_keys=True))
+    if key not in _EXPECTED:
+        if len(_EXPECTED) >= 2048:
+            _EXPECTED.clear()
+        _EXPECTED[key] = expected_output(ex, case, inputs)
+    return _EXPECTED[key]
 
 
 
@@ -96,16 +100,23 @@ def describe_case(ex: registry.Exercise, case: dict, inputs: dict) -> str:
     return f"case {json.dumps(case)}\n  (inputs: {args})"
 
 
-def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: Any) -> str | None:
-    """None if ``got`` is right, else the whole message for the learner."""
+def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: Any,
+          called: tuple[str, ...] = (), integration: bool = False) -> str | None:
+    """None if ``got`` is right, else the whole message for the learner.
+
+    ``called``: the graded functions whose references stood in for the learner's own during the
+    call (follow-through marking); ``integration``: the check ran the learner's own functions.
+    """
     problem = _difference(ex, case, expected, got)
     if problem is None:
         return None
     lines = [f"{ex.name} is wrong on {describe_case(ex, case, inputs)}:", "  " + problem]
     for mistake in matching_mistakes(ex, case, inputs, got):
         lines.append(f"  Likely mistake: {mistake.name}. {mistake.hint}")
-    if ex.builds_on:
-        lines.append(f"  If your function calls {' or '.join(ex.builds_on)}, make sure those checks pass first.")
+    if called:
+        lines.append(check_messages.checked_with(ex.name, called))
+    elif integration and ex.builds_on:
+        lines.append(check_messages.integration(ex.builds_on))
     lines.append(f"  Reproduce it: from autograder import case_inputs; "
                  f"inputs = case_inputs({ex.name!r}, {json.dumps(case)})")
     return "\n".join(lines)
@@ -127,8 +138,12 @@ def _modified_inputs(before: dict, after: dict) -> list[str]:
     return changed
 
 
-def run_case(ex: registry.Exercise, fn: Callable, case: dict) -> str | None:
-    """Run ``fn`` on one case in this process; None if right, else the message."""
+def run_case(ex: registry.Exercise, fn: Callable, case: dict, integration: bool = False) -> str | None:
+    """Run ``fn`` on one case in this process; None if right, else the message.
+
+    Unless ``integration``, the other graded functions ``fn`` calls are their references during
+    the call (``follow.References``), so only ``fn``'s own work is judged.
+    """
     __tracebackhide__ = True
     inputs = case_inputs(ex, case)
     given = copy.deepcopy(inputs)
@@ -136,39 +151,57 @@ def run_case(ex: registry.Exercise, fn: Callable, case: dict) -> str | None:
     if expect_error:
         if expect_error != "ValueError":
             raise ValueError(f"unsupported expectation {expect_error!r}")
+        lent = References(fn, ex, integration)
         try:
-            got = fn(*given.values())
+            with lent:
+                got = fn(*given.values())
         except ValueError:
             return None
+        except Exception as err:
+            _raised_by(err, ex, case, inputs, lent.called)
+            raise
         return (f"{ex.name} should raise ValueError on {describe_case(ex, case, inputs)}\n"
                 f"  (the contract: invalid arguments raise ValueError with a message naming the problem), "
                 f"but it returned {type(got).__name__}.")
-    expected = expected_output(ex, case, inputs)
+    expected = _expected_for_case(ex, case, inputs)
+    lent = References(fn, ex, integration)
     try:
-        got = fn(*given.values())
+        with lent:
+            got = fn(*given.values())
     except Exception as err:
-        err.add_note(f"(raised by {ex.name} on {describe_case(ex, case, inputs)})")
+        _raised_by(err, ex, case, inputs, lent.called)
         raise
     changed = _modified_inputs(inputs, given)
     if changed:
         return (f"{ex.name} modified its argument(s) {changed} in place on {describe_case(ex, case, inputs)}.\n"
                 "  The contract says functions never modify their inputs: work on copies "
                 "(e.g. h = h_prev.copy() or h = h + ..., not h += ...).")
-    return judge(ex, case, inputs, expected, got)
+    return judge(ex, case, inputs, expected, got, tuple(lent.called), integration)
 
 
-def check(fn: Callable, name: str, cases: list[dict]) -> None:
-    """Check the learner's ``fn`` against exercise ``name`` on every case; raise on the first wrong one."""
-    __tracebackhide__ = True     # IPython and pytest leave this frame out of tracebacks: the message says it all
+def _raised_by(err: Exception, ex: registry.Exercise, case: dict, inputs: dict, called) -> None:
+    """Note the case (and the stand-ins) on the learner's exception; show it without our frames."""
+    err.add_note(f"(raised by {ex.name} on {describe_case(ex, case, inputs)})")
+    if called:
+        err.add_note(check_messages.checked_with(ex.name, called).strip())
+    hide_check_frames(err)
+
+
+def check(fn: Callable, name: str, cases: list[dict], integration: bool = False) -> None:
+    """Check the learner's ``fn`` against exercise ``name`` on every case; raise on the first wrong one.
+
+    ``integration=True`` runs the learner's own functions together (no follow-through stand-ins).
+    """
+    __tracebackhide__ = True     # pytest leaves this frame out; for IPython see autograder.tracebacks
     ex = registry.get(name)
     if not callable(fn):
-        raise AssertionError(f"{name} should be a function, got {type(fn).__name__}.")
+        raise message_first(AssertionError(f"{name} should be a function, got {type(fn).__name__}."))
     failures = []
     for case in cases:
-        message = run_case(ex, fn, case)
+        message = run_case(ex, fn, case, integration)
         if message:
             failures.append(message)
     if failures:
         more = f"\n\n({len(failures)} of {len(cases)} cases failed; the first is shown.)" if len(failures) > 1 else ""
-        raise AssertionError(failures[0] + more)
+        raise message_first(AssertionError(failures[0] + more))
     print(f"{name}: {len(cases)} case{'s' if len(cases) != 1 else ''} passed")
