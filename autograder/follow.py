@@ -6,12 +6,13 @@ even when the learner's ``masked_softmax`` is wrong. ``check`` rebinds those nam
 function's globals (the notebook's namespace) for the duration of each call and restores them
 afterwards, also when the call raises. The stand-ins are found by name, not through the registry's
 ``builds_on``, so a solution that calls another graded function the registry does not expect is
-judged fairly too. A stand-in answers only while the call it was made for runs: learner code that
-keeps one and calls it later gets a RuntimeError. An integration check (``integration=True``)
-replaces nothing: it runs the learner's own functions together.
+judged fairly too; only the functions built on the checked one are never lent (``lendable``). A
+stand-in answers only while the call it was made for runs: learner code that keeps one and calls
+it later gets a RuntimeError. An integration check (``integration=True``) replaces nothing: it
+runs the learner's own functions together.
 
 This is the in-kernel half; ``autograder grade`` never holds reference code in its sandbox and
-answers stand-ins from its trusted parent instead.
+answers stand-ins from its trusted parent instead (``grade.stubs``).
 """
 from __future__ import annotations
 
@@ -52,6 +53,22 @@ def cast_floats(value: Any, dtype) -> Any:
     return value
 
 
+def lendable(ex: registry.Exercise) -> list[registry.Exercise]:
+    """The graded functions whose references may stand in while ``ex`` is checked: every other one
+    of its assignment except those built on ``ex`` (through ``builds_on``, transitively), whose
+    reference would compute ``ex``'s own answer (``attend`` with identity values returns the masked
+    softmax). ``autograder grade`` also leaves out those whose checks come later in the notebook
+    (``grade.plan``), so that a reference never answers before its own function's checks are over.
+    """
+    def builds_on(name: str, seen: set) -> bool:
+        for callee in registry.get(name).builds_on:
+            if callee == ex.name or (callee not in seen and builds_on(callee, seen | {callee})):
+                return True
+        return False
+    return [other for other in registry.all_exercises(ex.assignment)
+            if other.name != ex.name and not builds_on(other.name, {other.name})]
+
+
 def _signature(original: Callable, ex: registry.Exercise) -> inspect.Signature | None:
     """The learner's own signature, if its parameters line up one to one with the contract's."""
     try:
@@ -80,9 +97,9 @@ class References:
         self._originals: dict[str, tuple[Callable, inspect.Signature]] = {}
         if integration or not isinstance(self._namespace, dict):
             return
-        for other in registry.all_exercises(ex.assignment):
+        for other in lendable(ex):
             original = self._namespace.get(other.name)
-            if other.name == ex.name or original is fn or not callable(original):
+            if original is fn or not callable(original):
                 continue
             sig = _signature(original, other)
             if sig is not None:

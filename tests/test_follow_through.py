@@ -195,6 +195,19 @@ def test_references_reject_what_the_contract_rejects(assignment):
     assert not accepted, f"references that accept invalid arguments: {accepted}"
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_what_a_function_builds_on_is_checked_before_it(assignment):
+    """`autograder grade` lends a reference only after its own function's checks (``grade.plan``),
+    so every function a solution calls (``builds_on``) must be checked earlier in the notebook."""
+    first = {}
+    for i, cell in enumerate(graded_cells(assignment)):
+        first.setdefault(cell.exercise, i)
+    last = {cell.exercise: i for i, cell in enumerate(graded_cells(assignment)) if not cell.integration}
+    for ex in registry.all_exercises(assignment):
+        for callee in ex.builds_on:
+            assert last[callee] < first[ex.name], f"{callee} is checked after {ex.name}, which builds on it"
+
+
 # ---------------------------------------------------------------- the stand-ins themselves
 NS_CODE = """
 import numpy as np
