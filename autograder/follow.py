@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import types
 from typing import Any, Callable
 
 import numpy as np
@@ -70,7 +71,10 @@ def lendable(ex: registry.Exercise) -> list[registry.Exercise]:
 
 
 def _signature(original: Callable, ex: registry.Exercise) -> inspect.Signature | None:
-    """The learner's own signature, if its parameters line up one to one with the contract's."""
+    """The learner's own signature, if it is a plain function whose parameters line up one to one
+    with the contract's (the sandbox's stubs follow the same rule: ``learner_runner._positional_signature``)."""
+    if type(original) is not types.FunctionType:
+        return None
     try:
         sig = inspect.signature(original)
     except (TypeError, ValueError):
