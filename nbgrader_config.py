@@ -5,7 +5,7 @@ import sys
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, GetGrades, LockCells
 
-from autograder.feedback import HideHiddenTests
+from autograder.authoring.feedback import HideHiddenTests
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 import nbformat  # noqa: E402
 
 from autograder.course import assignments, notebooks, tool_env  # noqa: E402
-from autograder.samples import fill, read_sample, samples  # noqa: E402
-from autograder.scores import score_rows  # noqa: E402
+from autograder.authoring.samples import fill, read_sample, samples  # noqa: E402
+from autograder.authoring.scores import score_rows  # noqa: E402
 
 
 def stage(course: Path, assignment: str, copies: int) -> int:
