@@ -42,6 +42,20 @@ UNREADABLE_RESULT = "the grader could not read the result of {name} on {where}"
 UNREADABLE_VALUE = "{name} returned something the grader could not read on {where} ({why})."
 PASSED_BUT_STDERR = "the checks passed, but your code wrote to stderr during them (nbgrader gives 0)"
 
+# ---------------------------------------------------------------- why a check never ran
+NEVER_RAN = ", so this check never ran"
+NOTEBOOK_TIMEOUT = "the notebook did not finish within {seconds:g} s"
+OUTPUT_CAP = "the notebook produced more output than the grader accepts"
+CPU_LIMIT = "the notebook used more than {seconds:g} s of CPU time"
+KILLED = "the notebook's process was killed by signal {signal} (out of memory or a crash)"
+STOPPED_EARLY = "the notebook stopped before this check ran"
+NOT_RUN = "the notebook was not run"
+SANDBOX_CRASH = "the grading sandbox stopped unexpectedly ({crash})"
+SANDBOX_REFUSED = "the sandbox refused to run learner code: {why}"
+CRASHED_CHECKS = ("{how} while these checks ran; the checks after this cell were run "
+                  "again in a fresh process")
+CRASHED_CELL = "this cell crashed the notebook: {how}; it was skipped and the notebook run again without it"
+
 
 def wrong_on(name: str, where: str) -> str:
     return WRONG_ON.format(name=name, where=where)

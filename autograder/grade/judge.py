@@ -67,17 +67,16 @@ def cell_outputs_from_run(info: dict) -> list:
 def why_stopped(end: dict | None, limits: dict) -> str:
     """A sentence for test cells that never ran because the notebook's run ended early."""
     end = end or {}
-    reason = end.get("reason")
+    reason, sig = end.get("reason"), end.get("signal")
     if reason == "timeout":
-        return f"the notebook did not finish within {limits['notebook_timeout']:g} s, so this check never ran"
+        return messages.NOTEBOOK_TIMEOUT.format(seconds=limits["notebook_timeout"]) + messages.NEVER_RAN
     if reason == "output":
-        return "the notebook produced more output than the grader accepts, so this check never ran"
-    sig = end.get("signal")
+        return messages.OUTPUT_CAP + messages.NEVER_RAN
     if sig == 24:
-        return f"the notebook used more than {limits['notebook_timeout']:g} s of CPU time, so this check never ran"
+        return messages.CPU_LIMIT.format(seconds=limits["notebook_timeout"]) + messages.NEVER_RAN
     if sig:
-        return f"the notebook's process was killed by signal {sig} (out of memory or a crash), so this check never ran"
-    return "the notebook stopped before this check ran"
+        return messages.KILLED.format(signal=sig) + messages.NEVER_RAN
+    return messages.STOPPED_EARLY
 
 
 def judge_test(test: TestCell, record: tuple | None, memo: dict, limits: dict, stopped: str) -> CellVerdict:
@@ -207,14 +206,14 @@ def why_run_ended(result, problem: str | None, limits: dict) -> str:
     if problem:
         return problem
     if result is None:
-        return "the notebook was not run"
+        return messages.NOT_RUN
     frames = result.frames
     if result.crash:
-        return f"the grading sandbox stopped unexpectedly ({result.crash}), so this check never ran"
+        return messages.SANDBOX_CRASH.format(crash=result.crash) + messages.NEVER_RAN
     if frames.fatal:
-        return f"the sandbox refused to run learner code: {frames.fatal}"
+        return messages.SANDBOX_REFUSED.format(why=frames.fatal)
     if frames.problem and not frames.done:
-        return frames.problem + ", so this check never ran"
+        return frames.problem + messages.NEVER_RAN
     return why_stopped(result.end, limits)
 
 
@@ -233,8 +232,7 @@ def judge_notebook(trusted: TrustedAssignment, notebook: str, result, limits: di
     for gid, test in trusted.notebooks[notebook].tests.items():
         record = frames.tests.get(gid) if frames is not None else None
         if record is None and gid in crashed_tests:
-            message = (f"{crashed_tests[gid]} while these checks ran; the checks after this cell were run "
-                       "again in a fresh process")
+            message = messages.CRASHED_CHECKS.format(how=crashed_tests[gid])
             outcome.tests[gid] = CellVerdict(gid, test.points, False, [_error("CrashError", message)], message,
                                              "error")
             continue
@@ -242,7 +240,7 @@ def judge_notebook(trusted: TrustedAssignment, notebook: str, result, limits: di
     if problem:
         outcome.problem = problem
     elif result is not None and (result.crash or not frames.done):
-        outcome.problem = stopped.removesuffix(", so this check never ran")
+        outcome.problem = stopped.removesuffix(messages.NEVER_RAN)
     if result is not None:
         outcome.sandbox = dict(result.end, wall=result.seconds, cpu=result.cpu, runs=len(result.ends))
     return outcome
@@ -261,6 +259,5 @@ def _crashed_steps(result, steps: list | None, outcome: NotebookOutcome) -> dict
         if step["kind"] == "test":
             crashed_tests[step["grade_id"]] = how
         else:
-            outcome.cell_outputs[step["key"]] = [_error("CrashError", f"this cell crashed the notebook: {how}; "
-                                                        "it was skipped and the notebook run again without it")]
+            outcome.cell_outputs[step["key"]] = [_error("CrashError", messages.CRASHED_CELL.format(how=how))]
     return crashed_tests

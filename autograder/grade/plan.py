@@ -51,13 +51,39 @@ def plan_job(trusted: TrustedNotebook, nb: nbformat.NotebookNode) -> list[dict]:
     cells around changes nothing.
     """
     by_id = trusted.by_id
-    order = {c.grade_id: i for i, c in enumerate(trusted.cells)}
     last = {}
     for i, cell in enumerate(nb.cells):
         m = nbgrader_meta(cell)
         if m.get("grade_id") and (m.get("grade") or m.get("solution") or m.get("locked")):
             last[m["grade_id"]] = i
-    placed = {gid: i for gid, i in last.items() if gid in by_id}      # trusted cell -> its cell index
+    anchored, in_place = _place_tests(trusted, {gid: i for gid, i in last.items() if gid in by_id})
+    steps = []
+    for i, cell in enumerate(nb.cells):
+        for gid in anchored.get(i, []):
+            steps.append(_test_step(trusted, gid))
+        gid = nbgrader_meta(cell).get("grade_id")
+        tc = by_id.get(gid) if gid and last.get(gid) == i else None
+        if tc is not None and tc.is_test:
+            if gid in in_place:
+                steps.append(_test_step(trusted, gid))
+            continue
+        cell_type = tc.cell_type if tc is not None else cell.get("cell_type")
+        if cell_type != "code" or DEMO_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = tc.source if tc is not None and tc.locked else cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(source)
+        steps.append({"kind": "code", "key": cell_key(cell, i), "source": ipython_to_python(source)})
+    for gid in anchored.get(None, []):
+        steps.append(_test_step(trusted, gid))
+    return steps
+
+
+def _place_tests(trusted: TrustedNotebook, placed: dict) -> tuple[dict, set]:
+    """Where each test cell's checks run: (cell index, or None for the end -> the grade_ids
+    checked just before it; the grade_ids checked where their own cell stands). ``placed`` maps
+    each trusted cell found in the submission to its cell index."""
+    order = {c.grade_id: i for i, c in enumerate(trusted.cells)}
 
     def neighbour(gid, step):
         """The nearest placed non-test trusted cell before (step -1) or after (+1) gid in the source."""
@@ -80,27 +106,7 @@ def plan_job(trusted: TrustedNotebook, nb: nbformat.NotebookNode) -> list[dict]:
             in_place.add(gid)
         else:
             anchored.setdefault(after, []).append(gid)
-
-    steps = []
-    for i, cell in enumerate(nb.cells):
-        for gid in anchored.get(i, []):
-            steps.append(_test_step(trusted, gid))
-        gid = nbgrader_meta(cell).get("grade_id")
-        tc = by_id.get(gid) if gid and last.get(gid) == i else None
-        if tc is not None and tc.is_test:
-            if gid in in_place:
-                steps.append(_test_step(trusted, gid))
-            continue
-        cell_type = tc.cell_type if tc is not None else cell.get("cell_type")
-        if cell_type != "code" or DEMO_TAG in cell.get("metadata", {}).get("tags", []):
-            continue
-        source = tc.source if tc is not None and tc.locked else cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(source)
-        steps.append({"kind": "code", "key": cell_key(cell, i), "source": ipython_to_python(source)})
-    for gid in anchored.get(None, []):
-        steps.append(_test_step(trusted, gid))
-    return steps
+    return anchored, in_place
 
 
 def _test_step(trusted: TrustedNotebook, grade_id: str) -> dict:
