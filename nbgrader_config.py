@@ -22,6 +22,14 @@ c.CourseDirectory.solution_directory = "solutions"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
+# `autograder grade` (the course's trusted grader) takes its limits from TrustedGrader; its cell
+# timeout is Execute.timeout above unless set here. `autograder grade --help-all` lists them all,
+# with their defaults; command-line flags override them.
+# c.TrustedGrader.cell_timeout = 120
+# c.TrustedGrader.notebook_timeout = 300
+# c.TrustedGrader.memory_mb = 2048
+# c.TrustedGrader.jobs = 0          # 0: one sandbox per core
+
 # nbgrader gives 0 to a test cell with anything on stderr. A numpy or PyTorch warning (an
 # overflow in a learner's intermediate, a deprecation) must not zero a correct answer.
 c.IgnorePattern.enabled = True

@@ -23,8 +23,13 @@ from . import learner_runner
 from .channel import RawRun, RunResult
 from .command import SandboxCommand, SandboxError
 
+# Seconds a sandbox may take to start, or to take the inputs (a set-up problem beyond this)
+START_TIMEOUT = 120.0
+# Seconds beyond the notebook's own limit that the zygote may take to report its end
+END_GRACE = 30.0
+
+
 class Zygote:
-    READY_TIMEOUT = 120.0
 
     def __init__(self, command: SandboxCommand):
         self.command = command
@@ -50,7 +55,7 @@ class Zygote:
 
     def wait_ready(self) -> dict:
         if self.ready is None:
-            header, _ = self._read_frame(time.monotonic() + self.READY_TIMEOUT)
+            header, _ = self._read_frame(time.monotonic() + START_TIMEOUT)
             if header.get("type") != "ready":
                 raise SandboxError(f"unexpected first frame from the sandbox: {header}")
             self.ready = header
@@ -99,7 +104,7 @@ class Zygote:
             return
         self.wait_ready()
         self.send(frame)
-        header, _ = self._read_frame(time.monotonic() + 120)
+        header, _ = self._read_frame(time.monotonic() + START_TIMEOUT)
         if header.get("type") != "inputs-ok":
             raise SandboxError(f"the sandbox did not accept the inputs: {header}")
         self.inputs_version = version
@@ -108,7 +113,7 @@ class Zygote:
         self.wait_ready()
         started = time.monotonic()
         self.send(learner_runner.frame_bytes(job, payload))
-        deadline = started + float(job["limits"]["notebook_timeout"]) + 30.0
+        deadline = started + float(job["limits"]["notebook_timeout"]) + END_GRACE
         stream = bytearray()
         while True:
             header, payload = self._read_frame(deadline)
@@ -191,7 +196,7 @@ class SandboxPool:
         self.started_one.set()
         return zygote
 
-    def wait_ready(self, timeout: float = 120.0) -> None:
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Return once one sandbox is up; raise SandboxError if none can start (a set-up problem,
         reported before anything is graded, never as zeros for the learners)."""
         deadline = time.monotonic() + timeout
