@@ -8,6 +8,9 @@ here runs in the grader's own process. See docs/DESIGN.md for the path of one su
     judge       the verdicts: each test cell's outputs, as stock nbgrader would record them
     session     submissions sent to the sandbox pool, and their judged outcomes
     converter   nbgrader's Autograde with the steps of steps/ (one class per file)
+    steps/      TrustedExecute, FastCheckCellMetadata, FixedOverwriteCells, BatchedSaveAutoGrades
+    gradebook   one shared database engine for nbgrader's steps during a batch
+    submissions which submissions a batch grades; the ungradable ones; the report from the gradebook
     batch       grade every submission of an assignment into the gradebook
     notebook    grade one notebook, no gradebook (self-paced learners)
     report      the typed results both modes return
