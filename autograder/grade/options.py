@@ -81,5 +81,7 @@ def grader_options(config: Config, args=None) -> TrustedGrader:
 
 def help_all() -> str:
     """What `autograder grade --help-all` adds: every TrustedGrader option, as nbgrader shows its own."""
-    return ("Options of the trusted grader; set them in nbgrader_config.py, e.g. "
-            "c.TrustedGrader.cell_timeout = 60 (flags override them):\n\n" + TrustedGrader.class_get_help())
+    return ("Options of the trusted grader. Set them in the course's nbgrader_config.py, e.g.\n"
+            "    c.TrustedGrader.cell_timeout = 60\n"
+            "(the --TrustedGrader.* names below are their names there; the flags above override them):\n\n"
+            + TrustedGrader.class_get_help())
