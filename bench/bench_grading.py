@@ -116,7 +116,7 @@ def main() -> int:
     total_s, total_o = sum(r[2] for r in rows), sum(r[3] for r in rows)
     all_same = all(not r[4] for r in rows)
     print(f"{'all':18s} {total_n:9d} {total_s:11.1f} {total_o:8.2f} {total_s / total_o:6.1f}x  "
-          f"{'every score identical' if all_same else 'SCORES DIFFER'}")
+          f"{'not compared' if args.ours_only else 'every score identical' if all_same else 'SCORES DIFFER'}")
     print(f"throughput: nbgrader {total_n / total_s:.2f} notebooks/s, autograder grade --jobs {args.jobs} "
           f"{total_n / total_o:.1f} notebooks/s")
     for a, n, ts, to, diffs in rows:
