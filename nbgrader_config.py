@@ -5,7 +5,7 @@ import sys
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, GetGrades, LockCells
 
-from autograder.feedback import HideHiddenTests
+from autograder.authoring.feedback import HideHiddenTests
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -21,6 +21,14 @@ c.CourseDirectory.solution_directory = "solutions"
 # limit only stops a runaway cell (an infinite loop) from holding up the class.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+
+# `autograder grade` (the course's trusted grader) takes its limits from TrustedGrader; its cell
+# timeout is Execute.timeout above unless set here. `autograder grade --help-all` lists them all,
+# with their defaults; command-line flags override them.
+# c.TrustedGrader.cell_timeout = 120
+# c.TrustedGrader.notebook_timeout = 300
+# c.TrustedGrader.memory_mb = 2048
+# c.TrustedGrader.jobs = 0          # 0: one sandbox per core
 
 # nbgrader gives 0 to a test cell with anything on stderr. A numpy or PyTorch warning (an
 # overflow in a learner's intermediate, a deprecation) must not zero a correct answer.

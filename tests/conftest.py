@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from autograder.build import build
+from autograder.authoring.build import build
 from autograder.course import ROOT, assignments
 
 ASSIGNMENTS = assignments(ROOT)

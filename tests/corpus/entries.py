@@ -17,7 +17,7 @@ from typing import Callable
 import nbformat
 
 from autograder.course import ROOT
-from autograder.samples import fill, read_sample
+from autograder.authoring.samples import fill, read_sample
 
 A = "ps1_rnn_forward"
 NB = f"{A}.ipynb"
@@ -252,9 +252,9 @@ _attack("patch_allclose", "np.allclose and np.testing.assert_allclose always agr
 _attack("patch_abs_and_any", "np.abs returns zeros, ndarray.any is False",
         "import numpy as np\n_real_abs = np.abs\nnp.abs = lambda x, *a, **k: _real_abs(x) * 0\n")
 _attack("patch_check_module", "the check function and the comparison module patched",
-        "import autograder, autograder.check as ac, autograder.compare as cm\n"
+        "import autograder, autograder.checks.api as ac, autograder.checks.compare as cm\n"
         "cm.describe_difference = lambda *a, **k: None\nac.judge = lambda *a, **k: None\n"
-        "autograder.check.check = lambda *a, **k: None\ncheck = lambda *a, **k: None")
+        "ac.check = autograder.check = lambda *a, **k: None\ncheck = lambda *a, **k: None")
 _attack("patch_builtins", "builtins: AssertionError replaced, isinstance always True",
         "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n"
         "_isinstance = builtins.isinstance\nbuiltins.isinstance = lambda *a: True")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jupytext
 
-from .course import ROOT, assignments, nbgrader
+from ..course import ROOT, assignments, nbgrader
 
 
 def sync_text_forms(root: Path = ROOT) -> list[Path]:

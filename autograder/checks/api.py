@@ -10,24 +10,25 @@ in one process and judge its output in another.
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any, Callable
 
 import numpy as np
 
-from . import registry
+from ..exercises import registry
+from . import messages
 from .compare import Tolerance, describe_difference
 
 
-def _cast_floats(value: Any, dtype) -> Any:
+def cast_floats(value: Any, dtype) -> Any:
+    """``value`` with every floating ndarray in it cast to ``dtype`` (containers rebuilt)."""
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return value.astype(dtype)
     if isinstance(value, dict):
-        return {k: _cast_floats(v, dtype) for k, v in value.items()}
+        return {k: cast_floats(v, dtype) for k, v in value.items()}
     if isinstance(value, list):
-        return [_cast_floats(v, dtype) for v in value]
+        return [cast_floats(v, dtype) for v in value]
     if isinstance(value, tuple):
-        return tuple(_cast_floats(v, dtype) for v in value)
+        return tuple(cast_floats(v, dtype) for v in value)
     return value
 
 
@@ -45,14 +46,14 @@ def case_inputs(name: str | registry.Exercise, case: dict) -> dict:
     missing = [a for a in ex.args if a not in inputs]
     if missing:
         raise RuntimeError(f"exercise {ex.name}: make_inputs gave no {missing}")
-    return _cast_floats({a: inputs[a] for a in ex.args}, float_dtype(case))
+    return cast_floats({a: inputs[a] for a in ex.args}, float_dtype(case))
 
 
 def expected_output(name: str | registry.Exercise, case: dict, inputs: dict | None = None) -> Any:
     """The float64 PyTorch reference for a case (computed on the very values the learner gets)."""
     ex = registry.get(name) if isinstance(name, str) else name
     inputs = case_inputs(ex, case) if inputs is None else inputs
-    return ex.reference(**_cast_floats(inputs, np.float64))
+    return ex.reference(**cast_floats(inputs, np.float64))
 
 
 
@@ -63,7 +64,7 @@ def _difference(ex: registry.Exercise, case: dict, expected: Any, got: Any) -> s
         return describe_difference(expected, got, tol, ex.outputs[0], ex.shapes)
     if not isinstance(got, (tuple, list)) or len(got) != len(ex.outputs):
         what = f"{type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
-        return f"{ex.name} should return a tuple ({', '.join(ex.outputs)}), got {what}."
+        return messages.wrong_tuple(ex.name, ex.outputs, what)
     for out_name, e, g in zip(ex.outputs, expected, got):
         problem = describe_difference(e, g, tol, out_name, ex.shapes)
         if problem:
@@ -74,7 +75,7 @@ def _difference(ex: registry.Exercise, case: dict, expected: Any, got: Any) -> s
 def matching_mistakes(ex: registry.Exercise, case: dict, inputs: dict, got: Any) -> list[registry.Mistake]:
     """The catalogued mistakes whose output equals ``got`` on this case."""
     found = []
-    inputs64 = _cast_floats(inputs, np.float64)
+    inputs64 = cast_floats(inputs, np.float64)
     for mistake in ex.mistakes:
         try:
             wrong = mistake.outputs(**copy.deepcopy(inputs64))
@@ -93,7 +94,7 @@ def describe_case(ex: registry.Exercise, case: dict, inputs: dict) -> str:
             return f"{type(v).__name__} of {len(v)}"
         return repr(v)
     args = ", ".join(f"{k} {show(v)}" for k, v in inputs.items())
-    return f"case {json.dumps(case)}\n  (inputs: {args})"
+    return messages.case_description(case, args)
 
 
 def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: Any) -> str | None:
@@ -101,17 +102,17 @@ def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: A
     problem = _difference(ex, case, expected, got)
     if problem is None:
         return None
-    lines = [f"{ex.name} is wrong on {describe_case(ex, case, inputs)}:", "  " + problem]
+    lines = [messages.wrong_on(ex.name, describe_case(ex, case, inputs)), "  " + problem]
     for mistake in matching_mistakes(ex, case, inputs, got):
-        lines.append(f"  Likely mistake: {mistake.name}. {mistake.hint}")
+        lines.append(messages.likely_mistake(mistake.name, mistake.hint))
     if ex.builds_on:
-        lines.append(f"  If your function calls {' or '.join(ex.builds_on)}, make sure those checks pass first.")
-    lines.append(f"  Reproduce it: from autograder import case_inputs; "
-                 f"inputs = case_inputs({ex.name!r}, {json.dumps(case)})")
+        lines.append(messages.builds_on(ex.builds_on))
+    lines.append(messages.reproduce(ex.name, case))
     return "\n".join(lines)
 
 
-def _modified_inputs(before: dict, after: dict) -> list[str]:
+def modified_inputs(before: dict, after: dict) -> list[str]:
+    """The arguments whose arrays differ after the call (the learner changed them in place)."""
     changed = []
     for key in before:
         b, a = before[key], after[key]
@@ -140,20 +141,16 @@ def run_case(ex: registry.Exercise, fn: Callable, case: dict) -> str | None:
             got = fn(*given.values())
         except ValueError:
             return None
-        return (f"{ex.name} should raise ValueError on {describe_case(ex, case, inputs)}\n"
-                f"  (the contract: invalid arguments raise ValueError with a message naming the problem), "
-                f"but it returned {type(got).__name__}.")
+        return messages.should_raise(ex.name, describe_case(ex, case, inputs), got)
     expected = expected_output(ex, case, inputs)
     try:
         got = fn(*given.values())
     except Exception as err:
-        err.add_note(f"(raised by {ex.name} on {describe_case(ex, case, inputs)})")
+        err.add_note(messages.raised_by(ex.name, describe_case(ex, case, inputs)))
         raise
-    changed = _modified_inputs(inputs, given)
+    changed = modified_inputs(inputs, given)
     if changed:
-        return (f"{ex.name} modified its argument(s) {changed} in place on {describe_case(ex, case, inputs)}.\n"
-                "  The contract says functions never modify their inputs: work on copies "
-                "(e.g. h = h_prev.copy() or h = h + ..., not h += ...).")
+        return messages.modified_inputs(ex.name, changed, describe_case(ex, case, inputs))
     return judge(ex, case, inputs, expected, got)
 
 
@@ -162,13 +159,12 @@ def check(fn: Callable, name: str, cases: list[dict]) -> None:
     __tracebackhide__ = True     # IPython and pytest leave this frame out of tracebacks: the message says it all
     ex = registry.get(name)
     if not callable(fn):
-        raise AssertionError(f"{name} should be a function, got {type(fn).__name__}.")
+        raise AssertionError(messages.not_a_function(name, type(fn).__name__))
     failures = []
     for case in cases:
         message = run_case(ex, fn, case)
         if message:
             failures.append(message)
     if failures:
-        more = f"\n\n({len(failures)} of {len(cases)} cases failed; the first is shown.)" if len(failures) > 1 else ""
-        raise AssertionError(failures[0] + more)
-    print(f"{name}: {len(cases)} case{'s' if len(cases) != 1 else ''} passed")
+        raise AssertionError(failures[0] + messages.cases_failed(len(failures), len(cases)))
+    print(messages.cases_passed(name, len(cases)), end="")

@@ -11,23 +11,16 @@ import re
 
 from nbgrader.preprocessors import ClearHiddenTests
 
-from .declarations import BEGIN_HIDDEN, END_HIDDEN
+from ..checks.declarations import hidden_lines
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 LINE_PREFIX = re.compile(r"^\s*(?:-+>\s*)?\d*\s?")     # IPython's "----> 3 " and "      2 " gutters
 
 
 def _hidden_region(source: str) -> set[str]:
-    lines, inside = set(), False
-    for line in source.splitlines():
-        stripped = line.strip()
-        if stripped == BEGIN_HIDDEN:
-            inside = True
-        elif stripped == END_HIDDEN:
-            inside = False
-        elif inside and stripped:
-            lines.add(stripped)
-    return lines
+    """The hidden lines' text, stripped (a traceback shows them with other indentation)."""
+    lines = source.splitlines()
+    return {lines[i - 1].strip() for i in hidden_lines(source, strict=False) if lines[i - 1].strip()}
 
 
 def scrub_traceback(traceback: list[str], hidden: set[str]) -> list[str]:

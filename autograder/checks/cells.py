@@ -14,10 +14,14 @@ def grade_id(cell) -> str | None:
     return nbgrader_meta(cell).get("grade_id")
 
 
+def is_test_cell(cell_type: str, grade: bool, solution: bool) -> bool:
+    """nbgrader's autograded test cell: graded code that is not a solution."""
+    return cell_type == "code" and bool(grade) and not solution
+
+
 def is_test(cell) -> bool:
-    """An autograded test cell: graded code that is not a solution."""
     m = nbgrader_meta(cell)
-    return cell.cell_type == "code" and bool(m.get("grade")) and not m.get("solution")
+    return is_test_cell(cell.get("cell_type"), m.get("grade"), m.get("solution"))
 
 
 def is_solution(cell) -> bool:

@@ -88,14 +88,32 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_frame(fd: int) -> tuple[dict, bytes]:
-    (hlen,) = struct.unpack("<I", _read_exact(fd, 4))
+def frame_at(buf, pos: int = 0):
+    """The frame that starts at ``pos`` in ``buf`` as (header, payload, end), or, while ``buf``
+    ends before the frame does, how many bytes from ``pos`` the frame needs at least. The one
+    frame parser: the zygote reads its orders with it, the parent its answers and the child's
+    stream (``sandbox.pool``, ``sandbox.channel``)."""
+    if len(buf) < pos + 4:
+        return 4
+    (hlen,) = struct.unpack_from("<I", buf, pos)
     if hlen > MAX_HEADER:
         raise ValueError("frame header too large")
-    header = json.loads(_read_exact(fd, hlen).decode("utf-8"))
-    (plen,) = struct.unpack("<Q", _read_exact(fd, 8))
-    payload = _read_exact(fd, plen) if plen else b""
-    return header, payload
+    if len(buf) < pos + 12 + hlen:
+        return 12 + hlen
+    (plen,) = struct.unpack_from("<Q", buf, pos + 4 + hlen)
+    if len(buf) < pos + 12 + hlen + plen:
+        return 12 + hlen + plen
+    header = json.loads(bytes(buf[pos + 4:pos + 4 + hlen]).decode("utf-8"))
+    return header, buf[pos + 12 + hlen:pos + 12 + hlen + plen], pos + 12 + hlen + plen
+
+
+def read_frame(fd: int) -> tuple[dict, bytes]:
+    buf = b""
+    while True:
+        got = frame_at(buf)
+        if not isinstance(got, int):
+            return got[0], got[1]
+        buf += _read_exact(fd, got - len(buf))
 
 
 def frame_bytes(header: dict, payload: bytes = b"") -> bytes:
@@ -401,16 +419,13 @@ class _TorchBlocker:
     """A nicer message than "No module named 'torch'" (in bubblewrap torch is simply absent;
     without it this finder is all there is, which is why that mode is only a fallback)."""
 
-    BLOCKED = ("torch", "torchgen", "functorch", "autograder_real")
+    BLOCKED = ("torch", "torchgen", "functorch")
 
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in self.BLOCKED:
             raise ModuleNotFoundError(
                 f"No module named {name!r}: PyTorch is not available while grading "
                 "(solutions are written in numpy only)", name=name)
-        return None
-
-    def find_module(self, name, path=None):   # pragma: no cover (old protocol)
         return None
 
 

@@ -1,8 +1,9 @@
 """The exercise registry: for every graded function, how to build its inputs from a case,
 its float64 PyTorch reference, its tolerances and the catalogue of known mistakes.
 
-Exercise modules live in ``autograder.exercises`` (one module per assignment) and call
-``register``; ``get`` imports them on first use.
+Assignment modules live beside this one (``autograder/exercises/psN_name.py``, one per
+assignment) and call ``register``; ``get`` imports them on first use. Only modules named ``ps*``
+are assignment modules.
 """
 from __future__ import annotations
 
@@ -63,9 +64,10 @@ def _load_all() -> None:
     global _loaded
     if _loaded:
         return
-    from . import exercises
-    for info in pkgutil.iter_modules(exercises.__path__):
-        importlib.import_module(f"{exercises.__name__}.{info.name}")
+    package = importlib.import_module(__package__)
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("ps"):
+            importlib.import_module(f"{__package__}.{info.name}")
     _loaded = True
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
+from autograder.sandbox import command as sandbox
 from autograder.course import nbgrader, tool_env
-from autograder.scores import score_rows
+from autograder.authoring.scores import score_rows
 from cheats.runner_attacks import ENTRIES as RUNNER_ATTACKS
 from corpus.entries import A, ENTRIES, build_submission
 

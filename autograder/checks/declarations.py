@@ -24,21 +24,26 @@ class Declaration:
     hidden: bool
 
 
-def _hidden_lines(source: str) -> set[int]:
+def hidden_lines(source: str, strict: bool = True) -> set[int]:
+    """The numbers (from 1) of the lines between the hidden-tests markers.
+
+    ``strict`` (reading declarations) raises DeclarationError on unbalanced markers; otherwise
+    (scrubbing feedback) a marker simply opens or closes the region.
+    """
     hidden, inside = set(), False
     for number, line in enumerate(source.splitlines(), start=1):
         stripped = line.strip()
         if stripped == BEGIN_HIDDEN:
-            if inside:
+            if inside and strict:
                 raise DeclarationError("nested BEGIN HIDDEN TESTS")
             inside = True
         elif stripped == END_HIDDEN:
-            if not inside:
+            if not inside and strict:
                 raise DeclarationError("END HIDDEN TESTS without BEGIN")
             inside = False
         elif inside:
             hidden.add(number)
-    if inside:
+    if inside and strict:
         raise DeclarationError("BEGIN HIDDEN TESTS is never closed")
     return hidden
 
@@ -49,7 +54,7 @@ def parse(source: str) -> list[Declaration]:
         tree = ast.parse(source)
     except SyntaxError as err:
         raise DeclarationError(f"test cell is not valid Python: {err}") from None
-    hidden = _hidden_lines(source)
+    hidden = hidden_lines(source)
     found = []
     for stmt in tree.body:
         call = stmt.value if isinstance(stmt, ast.Expr) else None

@@ -8,8 +8,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from rich.console import Console
 from rich.table import Table
 
-from .cells import grade_id, nbgrader_meta
-from .course import ROOT, notebooks
+from ..checks.cells import grade_id, nbgrader_meta
+from ..course import ROOT, notebooks
 
 
 def graded_cells(assignment: str, course_dir: Path = ROOT) -> list[tuple[str, float]]:

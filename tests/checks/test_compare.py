@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder import registry
-from autograder.check import check, run_case
-from autograder.compare import Tolerance, describe_difference
+from autograder.exercises import registry
+from autograder.checks.api import check, run_case
+from autograder.checks.compare import Tolerance, describe_difference
 
 TOL = Tolerance(1e-6, 1e-8, np.dtype(np.float64))
 E = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import ROOT, notebooks
+from ..course import ROOT, notebooks
 
 SAMPLES = ROOT / "samples"
 

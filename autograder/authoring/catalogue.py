@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import registry
-from .check import _cast_floats, run_case
-from .course import ROOT, notebooks
-from .declarations import Declaration, from_notebook
+from ..checks import messages
+from ..checks.api import cast_floats, run_case
+from ..checks.declarations import Declaration, from_notebook
+from ..course import ROOT, notebooks
+from ..exercises import registry
 
 
 def declarations(assignment: str, course_dir: Path = ROOT) -> dict[str, list[Declaration]]:
@@ -31,8 +32,8 @@ def mistake_as_function(ex: registry.Exercise, mistake: registry.Mistake):
     def fn(*args):
         inputs = dict(zip(ex.args, args))
         floats = [v.dtype for v in inputs.values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
-        out = mistake.outputs(**_cast_floats(inputs, np.float64))
-        return _cast_floats(out, floats[0]) if floats else out
+        out = mistake.outputs(**cast_floats(inputs, np.float64))
+        return cast_floats(out, floats[0]) if floats else out
     fn.__name__ = f"{ex.name}__{mistake.name}"
     return fn
 
@@ -63,9 +64,9 @@ def outcomes(assignment: str, course_dir: Path = ROOT) -> list[Outcome]:
             fn = mistake_as_function(ex, mistake)
             pub = [_verdict(ex, fn, c) for c in public]
             hid = [_verdict(ex, fn, c) for c in hidden]
-            messages = [m for m in pub + hid if m]
-            rows.append(Outcome(ex.name, mistake.name, any(pub), bool(messages),
-                                any(f"Likely mistake: {mistake.name}." in m for m in messages)))
+            said = [m for m in pub + hid if m]
+            rows.append(Outcome(ex.name, mistake.name, any(pub), bool(said),
+                                any(messages.likely_mistake(mistake.name, mistake.hint) in m for m in said)))
     return rows
 
 
