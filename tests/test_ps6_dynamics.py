@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import registry
-from autograder.catalogue import declarations
-from autograder.cells import load_functions
-from autograder.check import case_inputs, expected_output, run_case
+from autograder.exercises import registry
+from autograder.authoring.catalogue import declarations
+from autograder.checks.cells import load_functions
+from autograder.checks.api import case_inputs, expected_output, run_case
 from autograder.course import ROOT
 from autograder.exercises import ps6_dynamics as ps6
 
@@ -276,8 +276,6 @@ def test_direct_head_width_mistake_fails_in_public():
     assert _rejected("direct_forecast", fn, _public("direct_forecast"))
 
 
-@pytest.mark.xfail(strict=True, reason="compare._compare_scalar accepts any finite float where inf is "
-                   "expected (abs(g - inf) > atol + rtol * inf is False); the lead's check API fix makes this pass")
 def test_zero_instead_of_inf_for_an_all_zero_A_fails_in_public():
     fn = lambda A_: ps6._max_dt_np(A_, empty="zero")
     assert _rejected("euler_max_stable_dt", fn, _public("euler_max_stable_dt"))

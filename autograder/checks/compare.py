@@ -109,8 +109,8 @@ def _compare_scalar(name: str, expected: float, got: Any, tol: Tolerance) -> str
     g, e = float(got), float(expected)
     if np.isnan(e) and np.isnan(g):
         return None
-    if not np.isfinite(g) and g != e:
-        return f"`{name}` should be {_fmt(e)}, got {_fmt(g)}."
+    if not (np.isfinite(g) and np.isfinite(e)):     # inf - inf is nan, and nothing is > inf
+        return None if g == e else f"`{name}` should be {_fmt(e)}, got {_fmt(g)}."
     if abs(g - e) > tol.atol + tol.rtol * abs(e):
         return f"`{name}` should be {_fmt(e)}, got {_fmt(g)} (error {abs(g - e):.3g})."
     return None

@@ -33,9 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..inputs import CaseRandom
-from ..registry import Exercise, Mistake, register
-from ..torch_ref import load, n, t
+from .inputs import CaseRandom
+from .registry import Exercise, Mistake, register
+from .torch_ref import load, n, t
 
 A = "ps6_dynamics"
 
