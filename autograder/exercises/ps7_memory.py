@@ -358,13 +358,13 @@ def _stack_step(x_t, h_prev, s_prev, params):
     return n(h), n(s), n(a)
 
 
-def _softmax(z, axis=-1):
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
+def _softmax(z, axis=-1, stable=True):
+    e = np.exp(z - z.max(axis=axis, keepdims=True)) if stable else np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def _stack_step_np(x_t, h_prev, s_prev, params, *, cols=(0, 1, 2), read="before", axis=-1, squash=True,
-                   push_kind="shift", pop_kind="zeros", read_row=0):
+                   push_kind="shift", pop_kind="zeros", read_row=0, stable=True):
     """A numpy stack RNN step with switches for the catalogued mistakes."""
     p = params
     if read == "after":                 # actions from h_prev, update, then read the new top
@@ -372,7 +372,8 @@ def _stack_step_np(x_t, h_prev, s_prev, params, *, cols=(0, 1, 2), read="before"
         v = h_prev @ p["W_v"] + p["b_v"]
     else:
         h = np.tanh(x_t @ p["W_xh"] + h_prev @ p["W_hh"] + s_prev[:, read_row] @ p["W_sh"] + p["b_h"])
-        a = _softmax(h @ p["W_a"] + p["b_a"], axis)
+        with np.errstate(over="ignore", invalid="ignore"):
+            a = _softmax(h @ p["W_a"] + p["b_a"], axis, stable)
         v = h @ p["W_v"] + p["b_v"]
     v = _sig(v) if squash else v
     empty = np.zeros_like(s_prev[:, :1])
@@ -402,6 +403,9 @@ _STACK_STEP_MISTAKES = (
     Mistake("action softmax over the batch axis", "Each sequence chooses among its own three actions: the "
             "softmax runs over the last axis (3), so every row of a_t sums to 1.",
             lambda **kw: _stack_step_np(**kw, axis=0)),
+    Mistake("softmax overflows on large logits", "exp(700) is already inf: subtract each row's largest logit "
+            "before np.exp (the result is the same, and it stays finite).",
+            lambda **kw: _stack_step_np(**kw, stable=False)),
     Mistake("pushed value not squashed by sigmoid", "v_t = sigmoid(h_t W_v + b_v), so stack entries stay in "
             "(0, 1).", lambda **kw: _stack_step_np(**kw, squash=False)),
     Mistake("the bottom row never updated", "Every row 0 < i < K changes: s_t[:, K-1] = push * s_prev[:, K-2] "

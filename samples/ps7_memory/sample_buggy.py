@@ -2,29 +2,30 @@
 
 
 def lstm_cell_backward(dh_t, dc_t, x_t, h_prev, c_prev, W_x, W_h, b):
-    # MISTAKE: gate blocks read in the order i, f, o, g (torch packs i, f, g, o)
-    a_i, a_f, a_o, a_g = np.split(x_t @ W_x + h_prev @ W_h + b, 4, axis=1)
+    # MISTAKE: dc_t=None not handled (dh * ... + None raises TypeError); right whenever dc_t is given
+    a_i, a_f, a_g, a_o = np.split(x_t @ W_x + h_prev @ W_h + b, 4, axis=1)
     i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
     c_t = f * c_prev + i * g
-    dc = dh_t * o * (1 - np.tanh(c_t) ** 2) + (0 if dc_t is None else dc_t)
-    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dh_t * np.tanh(c_t) * o * (1 - o),
-                         dc * i * (1 - g ** 2)], axis=1)
+    dc = dh_t * o * (1 - np.tanh(c_t) ** 2) + dc_t
+    da = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2),
+                         dh_t * np.tanh(c_t) * o * (1 - o)], axis=1)
     return {"dx_t": da @ W_x.T, "dh_prev": da @ W_h.T, "dc_prev": dc * f,
             "dW_x": x_t.T @ da, "dW_h": h_prev.T @ da, "db": da.sum(axis=0)}
 
 
 def lstm_backward(dh_all, x, h0, c0, W_x, W_h, b):
-    # MISTAKE: cell-state gradient not carried (every step gets dc_t=None); also no ValueError
+    # MISTAKE: h0 and c0 ignored in the forward pass (the states are recomputed from zeros)
     B, T, _ = x.shape
     H = W_h.shape[0]
-    h0 = np.zeros((B, H)) if h0 is None else h0
-    c0 = np.zeros((B, H)) if c0 is None else c0
-    h_all, c_all = lstm_forward(x, h0, c0, W_x, W_h, b)
+    if dh_all.shape != (B, T, H):
+        raise ValueError("dh_all must be (B, T, H)")
+    zeros = np.zeros((B, H), dtype=x.dtype)
+    h_all, c_all = lstm_forward(x, zeros, zeros, W_x, W_h, b)
     out = {"dx": np.zeros_like(x), "dW_x": np.zeros_like(W_x), "dW_h": np.zeros_like(W_h), "db": np.zeros_like(b)}
-    dh = np.zeros((B, H))
+    dh, dc = zeros, zeros
     for t in reversed(range(T)):
-        hp, cp = (h_all[:, t - 1], c_all[:, t - 1]) if t else (h0, c0)
-        g = lstm_cell_backward(dh_all[:, t] + dh, None, x[:, t], hp, cp, W_x, W_h, b)
+        hp, cp = (h_all[:, t - 1], c_all[:, t - 1]) if t else (zeros, zeros)
+        g = lstm_cell_backward(dh_all[:, t] + dh, dc, x[:, t], hp, cp, W_x, W_h, b)
         out["dx"][:, t] = g["dx_t"]
         for k in ("dW_x", "dW_h", "db"):
             out[k] = out[k] + g[k]
@@ -53,23 +54,23 @@ def gru_cell_backward(dh_t, x_t, h_prev, W_x, W_h, b_x, b_h):
 
 
 def stack_rnn_step(x_t, h_prev, s_prev, params):
-    # MISTAKE: push and pop swapped (column 0 read as pop); the softmax is stable, the rest right
+    # MISTAKE: softmax without subtracting the largest logit (inf / inf = NaN on large logits)
     p = params
     h = np.tanh(x_t @ p["W_xh"] + h_prev @ p["W_hh"] + s_prev[:, 0] @ p["W_sh"] + p["b_h"])
-    z = h @ p["W_a"] + p["b_a"]
-    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e = np.exp(h @ p["W_a"] + p["b_a"])
     a = e / e.sum(axis=1, keepdims=True)
     v = sigmoid(h @ p["W_v"] + p["b_v"])
     pushed = np.concatenate([v[:, None], s_prev[:, :-1]], axis=1)
     popped = np.concatenate([s_prev[:, 1:], np.zeros_like(s_prev[:, :1])], axis=1)
-    s = a[:, 1, None, None] * pushed + a[:, 0, None, None] * popped + a[:, 2, None, None] * s_prev
+    s = a[:, 0, None, None] * pushed + a[:, 1, None, None] * popped + a[:, 2, None, None] * s_prev
     return h, s, a
 
 
 def stack_rnn_forward(x, params, K):
-    # correct itself; it fails today only through the swapped step it calls (follow-through marking will fix that)
+    # correct
     B, T, _ = x.shape
-    h, s = np.zeros((B, params["W_hh"].shape[0])), np.zeros((B, K, params["W_sh"].shape[0]))
+    h = np.zeros((B, params["W_hh"].shape[0]), dtype=x.dtype)
+    s = np.zeros((B, K, params["W_sh"].shape[0]), dtype=x.dtype)
     hs, ss, acts = [], [], []
     for t in range(T):
         h, s, a = stack_rnn_step(x[:, t], h, s, params)
