@@ -39,7 +39,7 @@
 #   then call your function on `**inputs` or run `check(lstm_cell_backward, "lstm_cell_backward", cases=[{...}])`.
 # * **Run All stops at the first failing cell.** Run each test cell on its own to see all your
 #   results, or press **Validate** in the toolbar. Self-paced learners can grade the whole
-#   notebook as the graders do: `.venv/bin/autograder grade notebook.ipynb`.
+#   notebook as the graders do: `.venv/bin/autograder grade path/to/ps7_memory.ipynb`.
 # * Demonstrations (training runs, figures) are cells that start with `if not GRADING:`; each
 #   takes under a minute on a laptop CPU and is skipped while grading.
 # * Conventions as in Problem set 1: **batch first, row vectors**, ps1's layouts for the cells
