@@ -4,7 +4,7 @@ Shared by tests/test_browser.py and scripts/screenshots.sh (which runs those tes
 BROWSER_SCREENSHOTS set). The browser is Debian's chromium driven by Playwright; Playwright's own
 browser downloads are never used. Every request that leaves loopback is aborted and recorded in
 OfflineBrowser.blocked, so a test can assert that a page tried nothing outside (MathJax from a CDN,
-fonts, analytics); chromium's host resolver refuses every other name as a second fence.
+fonts, analytics); chromium's host resolver and a dead proxy stop what routing does not see.
 """
 from __future__ import annotations
 
@@ -112,8 +112,11 @@ class OfflineBrowser:
         self._pw = sync_playwright().start()
         # We run as root in CI containers; Playwright passes --no-sandbox to chromium by default
         # (chromium_sandbox=False), which chromium needs as root.
+        # Fences behind the routing below: no name resolves but loopback's, and whatever is not
+        # loopback (an IP address, a WebSocket) goes to a proxy port where nothing listens.
         self.browser = self._pw.chromium.launch(
             executable_path=CHROMIUM,
+            proxy={"server": f"http://127.0.0.1:{free_port()}", "bypass": "127.0.0.1,localhost"},
             args=["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         self.context = self.browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")

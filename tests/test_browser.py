@@ -61,6 +61,7 @@ def snap_area(page, locators, name: str) -> None:
     """Save a screenshot of the smallest rectangle holding every one of LOCATORS, when asked for
     (BROWSER_SCREENSHOTS)."""
     if SHOTS:
+        locators[-1].evaluate("e => e.scrollIntoView({block: 'center'})")    # JupyterLab scrolls a panel
         boxes = [loc.evaluate(PAGE_BOX) for loc in locators]     # page coordinates: scrolling moves nothing
         x, y = max(0, min(b["x"] for b in boxes) - PAD), max(0, min(b["y"] for b in boxes) - PAD)
         clip = {"x": x, "y": y, "width": max(b["x"] + b["width"] for b in boxes) + PAD - x,
@@ -148,6 +149,17 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
+def test_the_browser_reaches_nothing_beyond_loopback(browser):
+    page = browser.new_page()       # about:blank: no content security policy stops the fetches first
+    outside = ["https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js", "http://1.1.1.1/"]
+    for url in outside:
+        reached = page.evaluate("url => fetch(url, {mode: 'no-cors'}).then(() => true, () => false)", url)
+        assert not reached, url
+    page.close()
+    assert browser.blocked == outside, browser.blocked
+    browser.blocked.clear()
+
+
 def test_student_sees_the_named_mistake_and_validates(lab, page):
     page.goto(f"{lab.base}/lab/tree/release/{A}/{A}.ipynb")
     page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle$")).wait_for(timeout=90_000)
@@ -172,8 +184,9 @@ def test_student_sees_the_named_mistake_and_validates(lab, page):
     dialog.get_by_text("Validation Results").wait_for(timeout=90_000)
     text = dialog.inner_text()
     assert "The following cell failed" in text and MISTAKE in text, text
-    failure = dialog.locator("pre", has_text=MISTAKE).first
-    failure.scroll_into_view_if_needed()
+    # scroll the dialog to the failing rnn_forward cell (its source, then the message)
+    dialog.locator("pre", has_text='check(rnn_forward, "rnn_forward"').first.evaluate(
+        "e => e.parentElement.scrollIntoView({block: 'start'})")
     snap(dialog, "student_validate")
     dialog.get_by_role("button", name="Ok").click()
 
@@ -191,7 +204,7 @@ def test_formgrader_lists_autograder_scores(lab, course, page):
     snap(table, "formgrader_submissions")
 
 
-def test_manual_grade_persists_and_feedback_renders_offline(lab, course, browser, page):
+def test_manual_grade_persists_and_feedback_renders_offline(lab, course, page, tmp_path):
     page.goto(f"{lab.base}/formgrader/gradebook/{A}/{A}")
     page.locator("tr", has_text="sample_buggy").locator("a[href*='/submissions/']").first.click()
     score = page.locator("input.score#written_dynamics")
@@ -214,7 +227,10 @@ def test_manual_grade_persists_and_feedback_renders_offline(lab, course, browser
               "formgrader_manual_grade")
 
     run("nbgrader", "generate_feedback", A, "--student=sample_buggy", "--force", "--log-level=ERROR", cwd=course)
-    html = course / "feedback" / "sample_buggy" / A / f"{A}.html"
+    # release_feedback hands out the lone .html file: open a copy with nothing beside it
+    html = tmp_path / "fetched" / f"{A}.html"
+    html.parent.mkdir()
+    shutil.copy(course / "feedback" / "sample_buggy" / A / f"{A}.html", html)
     page.goto(html.as_uri())
     page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
     page.evaluate("() => MathJax.startup.promise")
