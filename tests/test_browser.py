@@ -79,30 +79,40 @@ def run(*args: str, cwd: Path) -> str:
     return result.stdout
 
 
+# pytest-xdist may put these tests on different workers (its loadgroup grouping has no effect
+# under pytest 9 here), so each test asks only for what it needs: the grading batch runs only for
+# the one instructor test, and the fence test needs no server.
 @pytest.fixture(scope="module")
 def course(built_course, tmp_path_factory) -> Path:
-    """A copy of the built course with ps1's samples graded by `autograder grade`."""
+    """A copy of the built course (release/, gradebook)."""
     course = tmp_path_factory.mktemp("browser") / "course"
     shutil.copytree(built_course, course)
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(course) -> Path:
+    """The course with ps1's samples submitted and graded by `autograder grade`."""
     run("autograder", "--course-dir", ".", "samples", A, cwd=course)
     run("autograder", "grade", A, "--quiet", cwd=course)
     return course
 
 
 @pytest.fixture(scope="module")
-def lab(course, tmp_path_factory):
-    home = tmp_path_factory.mktemp("jupyter-home")
-    server = JupyterLab(course, home, home / "lab.log").start()
-    yield server
-    server.stop()
+def browser():
+    b = OfflineBrowser()
+    yield b
+    b.close()
 
 
 @pytest.fixture(scope="module")
-def browser(lab):
-    b = OfflineBrowser()
-    b.log_in(lab)
-    yield b
-    b.close()
+def lab(course, browser, tmp_path_factory):
+    """JupyterLab serving the course, the browser logged in."""
+    home = tmp_path_factory.mktemp("jupyter-home")
+    server = JupyterLab(course, home, home / "lab.log").start()
+    browser.log_in(server)
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -191,7 +201,9 @@ def test_student_sees_the_named_mistake_and_validates(lab, page):
     dialog.get_by_role("button", name="Ok").click()
 
 
-def test_formgrader_lists_autograder_scores(lab, course, page):
+def test_instructor_grades_in_formgrader_and_reads_the_feedback(lab, graded, page, tmp_path):
+    course = graded
+    # Formgrader lists the submissions with the scores `autograder grade` wrote
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         expected = {s.student.id: f"{s.score:g} / {s.max_score:g}" for s in gb.assignment_submissions(A)}
     assert set(expected) == {"sample_correct", "sample_buggy", "sample_release"}
@@ -203,8 +215,7 @@ def test_formgrader_lists_autograder_scores(lab, course, page):
         assert score in table.locator("tr", has_text=student).inner_text()
     snap(table, "formgrader_submissions")
 
-
-def test_manual_grade_persists_and_feedback_renders_offline(lab, course, page, tmp_path):
+    # a manual grade and a comment on the written answer persist after a reload
     page.goto(f"{lab.base}/formgrader/gradebook/{A}/{A}")
     page.locator("tr", has_text="sample_buggy").locator("a[href*='/submissions/']").first.click()
     score = page.locator("input.score#written_dynamics")
@@ -226,6 +237,7 @@ def test_manual_grade_persists_and_feedback_renders_offline(lab, course, page, t
     snap_area(page, [question, comment.locator("xpath=ancestor::div[contains(@class, 'nbgrader_cell')][1]")],
               "formgrader_manual_grade")
 
+    # the feedback, from disk: the comment, typeset maths, the likely mistakes, no hidden test
     run("nbgrader", "generate_feedback", A, "--student=sample_buggy", "--force", "--log-level=ERROR", cwd=course)
     # release_feedback hands out the lone .html file: open a copy with nothing beside it
     html = tmp_path / "fetched" / f"{A}.html"
