@@ -2,6 +2,7 @@
 import os
 import sys
 
+import nbgrader
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, GetGrades, LockCells
 
@@ -48,3 +49,13 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPre
 
 # The paired text forms (NAME.pct.py) hold solutions: never copy them into release/.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pct.py", "jupytext.toml"]
+
+# Maths without the internet. nbgrader's feedback and Formgrader templates load MathJax from a CDN
+# (their macro ignores HTMLExporter.mathjax_url); templates/ replaces that macro: feedback inlines
+# a packaged MathJax (it must render from a student's disk), Formgrader loads the copy its Jupyter
+# server serves. nbgrader's own templates stay on the path after ours.
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"),
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+]
+c.HTMLExporter.filters = {"package_files": "importlib.resources.files"}

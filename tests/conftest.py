@@ -14,9 +14,11 @@ ASSIGNMENTS = assignments(ROOT)
 
 
 def copy_course(target: Path) -> Path:
-    """A course directory with this checkout's sources and config, nothing generated."""
+    """A course directory with this checkout's sources and config (with the templates it names),
+    nothing generated."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "source", target / "source")
+    shutil.copytree(ROOT / "templates", target / "templates")
     shutil.copy(ROOT / "nbgrader_config.py", target / "nbgrader_config.py")
     return target
 
