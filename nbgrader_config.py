@@ -2,10 +2,11 @@
 import os
 import sys
 
+import nbgrader
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, GetGrades, LockCells
 
-from autograder.feedback import HideHiddenTests
+from autograder.authoring.feedback import HideHiddenTests
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -21,6 +22,14 @@ c.CourseDirectory.solution_directory = "solutions"
 # limit only stops a runaway cell (an infinite loop) from holding up the class.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+
+# `autograder grade` (the course's trusted grader) takes its limits from TrustedGrader; its cell
+# timeout is Execute.timeout above unless set here. `autograder grade --help-all` lists them all,
+# with their defaults; command-line flags override them.
+# c.TrustedGrader.cell_timeout = 120
+# c.TrustedGrader.notebook_timeout = 300
+# c.TrustedGrader.memory_mb = 2048
+# c.TrustedGrader.jobs = 0          # 0: one sandbox per core
 
 # nbgrader gives 0 to a test cell with anything on stderr. A numpy or PyTorch warning (an
 # overflow in a learner's intermediate, a deprecation) must not zero a correct answer.
@@ -40,3 +49,13 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPre
 
 # The paired text forms (NAME.pct.py) hold solutions: never copy them into release/.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pct.py", "jupytext.toml"]
+
+# Maths without the internet. nbgrader's feedback and Formgrader templates load MathJax from a CDN
+# (their macro ignores HTMLExporter.mathjax_url); templates/ replaces that macro: feedback inlines
+# a packaged MathJax (it must render from a student's disk), Formgrader loads the copy its Jupyter
+# server serves. nbgrader's own templates stay on the path after ours.
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"),
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+]
+c.HTMLExporter.filters = {"package_files": "importlib.resources.files"}

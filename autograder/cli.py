@@ -1,49 +1,131 @@
-"""`autograder` command line: build the course, stage sample submissions, grade them, print scores."""
+"""`autograder` command line: build the course, stage sample submissions, grade them, print
+scores, tabulate the catalogue. Every subcommand's arguments are here; every subcommand works on
+the course directory: the current directory, or --course-dir (as nbgrader)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .course import ROOT, assignments
+from .course import assignments, course_directory
+
+GRADE_DESCRIPTION = """\
+Grade submissions with the course's trusted grader.
+
+  autograder grade ASSIGNMENT
+      Run in the course directory, like `nbgrader autograde ASSIGNMENT`: grades every
+      submitted/<student>/ASSIGNMENT/ into autograded/ and the nbgrader gradebook
+      (gradebook.db), so formgrader, `nbgrader generate_feedback` and `nbgrader export`
+      work as usual. Same points as nbgrader for honest work, many times faster, and the
+      verdicts come from this process, not from the learner's code.
+
+  autograder grade path/to/ps1_rnn_forward.ipynb
+      Grade one notebook yourself (self-paced learners): runs the assignment's hidden
+      checks and prints a report per question, with hints. No gradebook is needed.
+
+Learner code runs in a sandbox (bubblewrap: no network, no torch, no course files, CPU,
+memory, time and output limits). Without bubblewrap it runs as a plain subprocess with
+limits, after a loud warning; --require-sandbox refuses that instead.
+"""
+
+GRADE_EPILOG = """\
+examples:
+  autograder grade ps1_rnn_forward                      grade everyone, all cores
+  autograder grade ps1_rnn_forward --student alice bob  grade two students
+  autograder grade ps1_rnn_forward --force --json scores.json
+  autograder grade ~/ps1_rnn_forward.ipynb              check your own notebook
+
+exit status: 0 when every submission was graded, 1 when some could not be, 2 on a usage
+or set-up error (unknown assignment, a broken nbgrader_config.py, no sandbox with
+--require-sandbox).
+
+Limits and defaults are traitlets of TrustedGrader, set in the course's nbgrader_config.py
+(c.TrustedGrader.cell_timeout = 60); the flags above override them. --help-all lists them.
+"""
+
+
+
+
+class _HelpAll(argparse.Action):
+    """--help-all: the help, then every TrustedGrader option (as nbgrader's --help-all does)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .grade.options import help_all
+        parser.print_help()
+        print("\n" + help_all())
+        parser.exit()
+
+
+def add_grade_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("grade", help="grade submissions (like nbgrader autograde) or one notebook, in a sandbox",
+                       description=GRADE_DESCRIPTION, epilog=GRADE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", metavar="ASSIGNMENT | NOTEBOOK.ipynb",
+                   help="an assignment id (grade its submissions) or a notebook file (grade just that notebook)")
+    p.add_argument("--help-all", action=_HelpAll, help="show this help and every configurable limit, then exit")
+    p.add_argument("--student", nargs="+", metavar="ID", help="grade only these students (default: everyone)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help=f"sandboxes running at once (default: TrustedGrader.jobs, or all cores: here {os.cpu_count()})")
+    p.add_argument("--force", "-f", action="store_true",
+                   help="grade again submissions that are already in autograded/ (as nbgrader's --force)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write every score and message to FILE as JSON")
+    p.add_argument("--require-sandbox", action="store_true",
+                   help="refuse to run learner code when bubblewrap is not available")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="time limit per cell (default: TrustedGrader.cell_timeout, or nbgrader's Execute.timeout)")
+    p.add_argument("--notebook-timeout", type=float, default=None, metavar="SECONDS",
+                   help="time limit for a whole notebook (default: TrustedGrader.notebook_timeout)")
+    p.add_argument("--memory", type=int, default=None, metavar="MB",
+                   help="memory a notebook may use on top of numpy (default: TrustedGrader.memory_mb)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table (use with --json)")
+    p.add_argument("--verbose", "-v", action="store_true", help="show nbgrader's own log messages")
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    p.add_argument("--course-dir", type=Path, default=None,
+                   help="the course directory (default: the current directory, as nbgrader)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("build", help="sync source notebooks with their text forms, then generate release/ and solutions/")
+    s.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
+    s = sub.add_parser("samples", help="copy the bundled sample submissions into the course's submitted/")
+    s.add_argument("assignment", nargs="*")
+    s = sub.add_parser("scores", help="print the course gradebook's scores as a table")
+    s.add_argument("assignment", nargs="*")
+    s = sub.add_parser("catalogue", help="run every catalogued mistake through the declared checks and tabulate")
+    s.add_argument("assignment", nargs="*")
+    add_grade_parser(sub)
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="autograder", description=__doc__)
-    parser.add_argument("--course-dir", type=Path, default=ROOT, help="the course directory (default: this checkout)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("build", help="sync source notebooks with their text forms, then generate release/ and solutions/")
-    p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
-    p = sub.add_parser("samples", help="copy the bundled sample submissions into submitted/")
-    p.add_argument("assignment", nargs="*")
-    p = sub.add_parser("scores", help="print the gradebook's scores as a table")
-    p.add_argument("assignment", nargs="*")
-    p = sub.add_parser("catalogue", help="run every catalogued mistake through the declared checks and tabulate")
-    p.add_argument("assignment", nargs="*")
-    from .grade_command import add_parser as add_grade_parser
-    add_grade_parser(sub)
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
+    course_dir = course_directory(args.course_dir)
     if args.command == "grade":
-        from .grade_command import main_from_cli
-        return main_from_cli(args, args.course_dir, argv)
-    chosen = args.assignment or assignments(args.course_dir)
-
+        from .grade.command import main_from_cli
+        return main_from_cli(args, course_dir, args.course_dir is not None, exit_fast=argv is None)
+    chosen = args.assignment or assignments(course_dir)
     if args.command == "build":
-        from .build import build
-        build(chosen, args.course_dir)
+        from .authoring.build import build
+        build(chosen, course_dir)
     elif args.command == "samples":
-        from .samples import submit_samples
+        from .authoring.samples import submit_samples
         for a in chosen:
-            students = submit_samples(a, args.course_dir)
+            students = submit_samples(a, course_dir)
             print(f"{a}: submitted/{{{','.join(students)}}}/{a}/")
     elif args.command == "scores":
-        from .scores import print_scores
+        from .authoring.scores import print_scores
         for a in chosen:
-            print_scores(a, args.course_dir)
+            print_scores(a, course_dir)
     elif args.command == "catalogue":
-        from .catalogue import print_report
+        from .authoring.catalogue import print_report
         for a in chosen:
-            print_report(a, args.course_dir)
+            print_report(a, course_dir)
     return 0
 
 

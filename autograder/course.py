@@ -6,11 +6,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The checkout this package was installed from: its bundled samples/, and the course the tests
+# use. Commands never default to it: they work on ``course_directory``.
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def course_directory(given: Path | None = None) -> Path:
+    """The course directory a command works on: ``--course-dir`` if given, else the current
+    directory (as nbgrader)."""
+    course = Path(given or Path.cwd()).resolve()
+    if not course.is_dir():
+        raise SystemExit(f"autograder: the course directory {course} does not exist")
+    return course
 
 
 def assignments(root: Path = ROOT) -> list[str]:
     """Assignment ids, in order: the folders of source/."""
+    if not (root / "source").is_dir():
+        raise SystemExit(f"autograder: {root} is not a course directory (no source/); run in one or pass --course-dir")
     return sorted(p.name for p in (root / "source").iterdir() if p.is_dir() and not p.name.startswith("."))
 
 

@@ -1,6 +1,7 @@
 """Throughput of `autograder grade` against stock `nbgrader autograde`, with every score compared.
 
     .venv/bin/python bench/bench_grading.py [--copies N] [--jobs 2] [--assignments ps1_rnn_forward ...]
+    .venv/bin/python bench/bench_grading.py --ours-only      # only `autograder grade` (before/after a change)
 
 For every assignment that has sample submissions (samples/<assignment>/*.py), a throwaway course
 gets N copies of each sample as students (<sample>_<k>). Two identical copies of that course are
@@ -26,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 import nbformat  # noqa: E402
 
 from autograder.course import assignments, notebooks, tool_env  # noqa: E402
-from autograder.samples import fill, read_sample, samples  # noqa: E402
-from autograder.scores import score_rows  # noqa: E402
+from autograder.authoring.samples import fill, read_sample, samples  # noqa: E402
+from autograder.authoring.scores import score_rows  # noqa: E402
 
 
 def stage(course: Path, assignment: str, copies: int) -> int:
@@ -70,6 +71,8 @@ def main() -> int:
     parser.add_argument("--assignments", nargs="*", help="default: every assignment with samples")
     parser.add_argument("--keep", type=Path, help="keep the two course directories here")
     parser.add_argument("--json", type=Path, help="write the measurements here")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="time only `autograder grade` (skip the minutes of stock nbgrader; scores not compared)")
     args = parser.parse_args()
     chosen = args.assignments or [a for a in assignments(ROOT) if samples(a)]
     work = Path(tempfile.mkdtemp(prefix="bench-grading-")) if not args.keep else args.keep
@@ -86,12 +89,15 @@ def main() -> int:
 
     rows, results = [], {}
     for a in chosen:
-        t_stock, p_stock = timed([sys.executable, "-m", "nbgrader", "autograde", a, "--force", "--log-level=ERROR"],
-                                 stock_dir)
+        if args.ours_only:
+            t_stock, p_stock = float("nan"), subprocess.CompletedProcess([], 0, "", "")
+        else:
+            t_stock, p_stock = timed([sys.executable, "-m", "nbgrader", "autograde", a, "--force",
+                                      "--log-level=ERROR"], stock_dir)
         report = work / f"{a}.json"
         t_ours, p_ours = timed([autograder, "grade", a, "--jobs", str(args.jobs), "--force", "--quiet",
                                 "--json", str(report)], ours_dir)
-        diffs = compare(score_rows(a, stock_dir), score_rows(a, ours_dir))
+        diffs = [] if args.ours_only else compare(score_rows(a, stock_dir), score_rows(a, ours_dir))
         timings = json.loads(report.read_text())["timings"] if report.exists() else {}
         results[a] = {"notebooks": counts[a], "stock_seconds": t_stock, "ours_seconds": t_ours,
                       "ratio": t_stock / t_ours, "stock_exit": p_stock.returncode, "ours_exit": p_ours.returncode,
@@ -104,12 +110,13 @@ def main() -> int:
     print(f"\n{'assignment':18s} {'notebooks':>9s} {'nbgrader s':>11s} {'ours s':>8s} {'ratio':>7s}  scores")
     for a, n, ts, to, diffs in rows:
         same = "identical, cell by cell" if not diffs else f"{len(diffs)} DIFFERENCES"
+        same = "not compared (--ours-only)" if args.ours_only else same
         print(f"{a:18s} {n:9d} {ts:11.1f} {to:8.2f} {ts / to:6.1f}x  {same}")
     total_n = sum(r[1] for r in rows)
     total_s, total_o = sum(r[2] for r in rows), sum(r[3] for r in rows)
     all_same = all(not r[4] for r in rows)
     print(f"{'all':18s} {total_n:9d} {total_s:11.1f} {total_o:8.2f} {total_s / total_o:6.1f}x  "
-          f"{'every score identical' if all_same else 'SCORES DIFFER'}")
+          f"{'not compared' if args.ours_only else 'every score identical' if all_same else 'SCORES DIFFER'}")
     print(f"throughput: nbgrader {total_n / total_s:.2f} notebooks/s, autograder grade --jobs {args.jobs} "
           f"{total_n / total_o:.1f} notebooks/s")
     for a, n, ts, to, diffs in rows:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from autograder.course import tool_env  # noqa: E402
-from autograder.scores import score_rows  # noqa: E402
+from autograder.authoring.scores import score_rows  # noqa: E402
 from corpus.listener import Listener
 from corpus.entries import A, ENTRIES, NETWORK_PORT, PWNED, build_submission  # noqa: E402
 

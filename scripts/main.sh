@@ -16,7 +16,7 @@ autograder build
 
 course=.work/course
 rm -rf "$course" && mkdir -p "$course"
-cp -r source nbgrader_config.py "$course"/
+cp -r source templates nbgrader_config.py "$course"/
 assignments=$(ls samples)
 cd "$course"
 for a in $assignments; do

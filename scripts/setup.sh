@@ -30,3 +30,18 @@ if ! command -v bwrap >/dev/null 2>&1; then
         echo "setup: bubblewrap (bwrap) is not installed; install it for autograder grade's sandbox"
     fi
 fi
+
+# The browser tests (tests/test_browser.py) drive Debian's chromium with Playwright; Playwright's
+# own browser download is never used. Install chromium the same way when it is missing.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing chromium (for the browser tests)"
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; then
+            apt-get update -qq >/dev/null 2>&1 || true
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+                || echo "setup: could not install chromium; the browser tests will fail"
+        fi
+    else
+        echo "setup: chromium is not installed (/usr/bin/chromium); install it for the browser tests"
+    fi
+fi

@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from autograder.build import build
+from autograder.authoring.build import build
 from autograder.course import ROOT, assignments
 
 ASSIGNMENTS = assignments(ROOT)
 
 
 def copy_course(target: Path) -> Path:
-    """A course directory with this checkout's sources and config, nothing generated."""
+    """A course directory with this checkout's sources and config (with the templates it names),
+    nothing generated."""
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "source", target / "source")
+    shutil.copytree(ROOT / "templates", target / "templates")
     shutil.copy(ROOT / "nbgrader_config.py", target / "nbgrader_config.py")
     return target
 

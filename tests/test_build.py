@@ -7,9 +7,9 @@ import jupytext
 import nbformat
 import pytest
 
-from autograder.cells import is_solution, is_test
+from autograder.checks.cells import is_solution, is_test
 from autograder.course import ROOT, notebooks
-from autograder.declarations import BEGIN_HIDDEN
+from autograder.checks.declarations import BEGIN_HIDDEN
 
 from conftest import ASSIGNMENTS
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from autograder.course import tool_env
-from autograder.samples import submit_samples
+from autograder.authoring.samples import submit_samples
 
 from corpus.listener import Listener
 from corpus.entries import A, ENTRIES, FULL, NETWORK_PORT, PWNED, build_submission

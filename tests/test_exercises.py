@@ -5,12 +5,12 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from autograder import registry
-from autograder.catalogue import declarations, outcomes
-from autograder.cells import load_functions
-from autograder.check import run_case
+from autograder.exercises import registry
+from autograder.authoring.catalogue import declarations, outcomes
+from autograder.checks.cells import load_functions
+from autograder.checks.api import run_case
 from autograder.course import ROOT, notebooks
-from autograder.samples import fill, read_sample
+from autograder.authoring.samples import fill, read_sample
 
 from conftest import ASSIGNMENTS
 

@@ -28,13 +28,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from autograder import registry                                       # noqa: E402
-from autograder.catalogue import mistake_as_function                  # noqa: E402
-from autograder.cells import grade_id, is_test, load_functions, nbgrader_meta   # noqa: E402
-from autograder.check import check, expected_output                         # noqa: E402
+from autograder.exercises import registry                                     # noqa: E402
+from autograder.authoring.catalogue import mistake_as_function                  # noqa: E402
+from autograder.checks.cells import grade_id, is_test, load_functions, nbgrader_meta   # noqa: E402
+from autograder.checks.api import check, expected_output                         # noqa: E402
 from autograder.course import ROOT, notebooks                         # noqa: E402
-from autograder.declarations import Declaration, parse                # noqa: E402
-from autograder.samples import fill, read_sample                      # noqa: E402
+from autograder.checks.declarations import Declaration, parse                # noqa: E402
+from autograder.authoring.samples import fill, read_sample                      # noqa: E402
 
 from conftest import ASSIGNMENTS                                      # noqa: E402
 
@@ -120,16 +120,15 @@ class Loss:
     cells: list[str]
 
 
-class Counted:
-    """A mistake standing in for the learner's function, counting the calls it gets."""
-
-    def __init__(self, fn):
-        self.fn, self.calls = fn, 0
-        self.__signature__ = inspect.signature(fn)
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.fn(*args, **kwargs)
+def counted(fn, like):
+    """``fn`` as a plain function with the parameters and defaults of ``like`` (follow-through
+    replaces only those) that counts the calls it gets."""
+    names = ", ".join(inspect.signature(like).parameters)
+    namespace = {"fn": fn}
+    exec(f"def mistaken({names}):\n    mistaken.calls += 1\n    return fn({names})\n", namespace)
+    mistaken = namespace["mistaken"]
+    mistaken.__defaults__, mistaken.calls = like.__defaults__, 0
+    return mistaken
 
 
 def collateral_losses(assignment: str, origin: str, follow: bool = True) -> list[Loss]:
@@ -151,12 +150,12 @@ def collateral_losses(assignment: str, origin: str, follow: bool = True) -> list
                 if cell.grade_id in known:
                     passed = known[cell.grade_id]
                 else:
-                    namespace[ex.name] = counted = Counted(mistake_as_function(ex, mistake, like=correct))
+                    namespace[ex.name] = mistaken = counted(mistake_as_function(ex, mistake, like=correct), correct)
                     try:
                         passed = cell_passes(cell, namespace, follow)
                     finally:
                         namespace[ex.name] = correct
-                    if counted.calls == 0:
+                    if mistaken.calls == 0:
                         known[cell.grade_id] = passed
                 if not passed:
                     failed.append(cell)

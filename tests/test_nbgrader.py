@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from autograder.course import nbgrader, notebooks
-from autograder.samples import samples, submit_samples
-from autograder.scores import graded_cells, score_rows
+from autograder.authoring.samples import samples, submit_samples
+from autograder.authoring.scores import graded_cells, score_rows
 
 from conftest import ASSIGNMENTS
 

@@ -7,11 +7,11 @@ import ast
 import nbformat
 import pytest
 
-from autograder import registry
-from autograder.cells import grade_id, is_demo, is_solution, is_test, nbgrader_meta
-from autograder.check import case_inputs
+from autograder.exercises import registry
+from autograder.checks.cells import grade_id, is_demo, is_solution, is_test, nbgrader_meta
+from autograder.checks.api import case_inputs
 from autograder.course import ROOT, notebooks
-from autograder.declarations import DeclarationError, parse
+from autograder.checks.declarations import DeclarationError, parse
 
 from conftest import ASSIGNMENTS
 

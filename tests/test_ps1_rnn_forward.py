@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import registry
+from autograder.exercises import registry
 
 torch.manual_seed(0)
 ref = lambda name: registry.get(name).reference

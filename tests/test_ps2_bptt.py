@@ -14,11 +14,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autograder import registry
-from autograder.cells import load_functions
-from autograder.check import case_inputs, expected_output
+from autograder.exercises import registry
+from autograder.checks.cells import load_functions
+from autograder.checks.api import case_inputs, expected_output
 from autograder.course import ROOT
-from autograder.inputs import CaseRandom
+from autograder.exercises.inputs import CaseRandom
 
 ex = registry.get
 T64 = torch.float64

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from autograder import registry
-from autograder.check import case_inputs, expected_output
+from autograder.exercises import registry
+from autograder.checks.api import case_inputs, expected_output
 from autograder.exercises import ps3_birnn as ps3
 
 torch.manual_seed(0)

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder import registry
-from autograder.catalogue import declarations
-from autograder.check import case_inputs, expected_output
+from autograder.exercises import registry
+from autograder.authoring.catalogue import declarations
+from autograder.checks.api import case_inputs, expected_output
 
 torch.manual_seed(0)
 A = "ps4_attention"

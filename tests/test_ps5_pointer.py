@@ -13,13 +13,13 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import registry
-from autograder.catalogue import declarations
-from autograder.cells import load_functions
-from autograder.check import case_inputs, expected_output
+from autograder.exercises import registry
+from autograder.authoring.catalogue import declarations
+from autograder.checks.cells import load_functions
+from autograder.checks.api import case_inputs, expected_output
 from autograder.course import ROOT
 from autograder.exercises import ps5_pointer as P
-from autograder.samples import fill, read_sample
+from autograder.authoring.samples import fill, read_sample
 
 A = "ps5_pointer"
 ref = lambda name: registry.get(name).reference

@@ -1,1 +1,2 @@
-"""One module per assignment; each registers its exercises on import."""
+"""The exercise registry (``registry``, ``inputs``, ``torch_ref``) and one module per
+assignment (``psN_name``), each registering its exercises on import."""

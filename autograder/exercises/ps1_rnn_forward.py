@@ -5,9 +5,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..inputs import CaseRandom
-from ..registry import Exercise, Mistake, register
-from ..torch_ref import load, n, t
+from .inputs import CaseRandom
+from .registry import Exercise, Mistake, register
+from .torch_ref import load, n, t
 
 A = "ps1_rnn_forward"
 
@@ -25,10 +25,6 @@ def _rnn(x, h0, W_xh, W_hh, b_h, nonlinearity="tanh"):
 
 def _step(x_t, h_prev, W_xh, W_hh, b_h, nonlinearity="tanh"):
     return _rnn(x_t[:, None, :], h_prev, W_xh, W_hh, b_h, nonlinearity)[1]
-
-
-def _np_act(nonlinearity):
-    return np.tanh if nonlinearity == "tanh" else (lambda z: np.maximum(z, 0.0))
 
 
 def _step_inputs(case):

@@ -27,9 +27,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..inputs import CaseRandom
-from ..registry import Exercise, Mistake, register
-from ..torch_ref import load, n, t
+from .inputs import CaseRandom
+from .registry import Exercise, Mistake, register
+from .torch_ref import load, n, t
 
 A = "ps2_bptt"
 
@@ -227,9 +227,6 @@ register(Exercise(
 
 
 # ---------------------------------------------------------------- numeric gradient check
-_WRT = ("x", "h0", "W_xh", "W_hh", "b_h")
-
-
 def _numeric_inputs(case):
     r = CaseRandom(case)
     B, T, D, H = case["B"], case["T"], case["D"], case["H"]

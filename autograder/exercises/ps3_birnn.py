@@ -23,9 +23,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..inputs import CaseRandom
-from ..registry import Exercise, Mistake, register
-from ..torch_ref import load, n, t
+from .inputs import CaseRandom
+from .registry import Exercise, Mistake, register
+from .torch_ref import load, n, t
 
 A = "ps3_birnn"
 

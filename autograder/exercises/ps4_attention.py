@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..inputs import CaseRandom
-from ..registry import Exercise, Mistake, register
-from ..torch_ref import load, n, t
+from .inputs import CaseRandom
+from .registry import Exercise, Mistake, register
+from .torch_ref import load, n, t
 
 A = "ps4_attention"
 NEG_INF = float("-inf")

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..inputs import CaseRandom
-from ..registry import Exercise, Mistake, register
-from ..torch_ref import n, t
+from .inputs import CaseRandom
+from .registry import Exercise, Mistake, register
+from .torch_ref import n, t
 
 A = "ps5_pointer"
 

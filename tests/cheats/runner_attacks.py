@@ -2,9 +2,7 @@
 of tests/corpus: each entry is a ps1 submission and the points it deserves."""
 from __future__ import annotations
 
-from corpus.entries import BUGGY, CORRECT, FULL, Entry, notebook, write_nb
-
-BUGGY_SCORE = 24.0
+from corpus.entries import BUGGY, BUGGY_SCORE, CORRECT, FULL, Entry, notebook, write_nb
 
 
 def _after(name, what, code, answers=None, after="rnn_step_forward", deserved=BUGGY_SCORE, exact=True):

@@ -17,14 +17,17 @@ from typing import Callable
 import nbformat
 
 from autograder.course import ROOT
-from autograder.samples import fill, read_sample
+from autograder.authoring.samples import fill, read_sample
 
 A = "ps1_rnn_forward"
 NB = f"{A}.ipynb"
 CORRECT = read_sample(ROOT / "samples" / A / "sample_correct.py")
 BUGGY = read_sample(ROOT / "samples" / A / "sample_buggy.py")
 FULL = 90.0          # ps1's autograded points (the written answer is graded by hand)
-BUGGY_SCORE = 24.0   # what sample_buggy earns
+BUGGY_SCORE = 34.0   # what sample_buggy earns (follow-through: its rnn_forward's mistake costs only rnn_forward)
+# ... when learner code wraps rnn_forward in a function of *args: no reference can stand in for a
+# function whose parameters are not the contract's, so stacked_rnn_forward runs the buggy one (10 points)
+BUGGY_WRAPPED = BUGGY_SCORE - 10.0
 SPECTRAL = 4.0       # spectral_radius: a leaf function nothing else calls
 
 
@@ -252,9 +255,9 @@ _attack("patch_allclose", "np.allclose and np.testing.assert_allclose always agr
 _attack("patch_abs_and_any", "np.abs returns zeros, ndarray.any is False",
         "import numpy as np\n_real_abs = np.abs\nnp.abs = lambda x, *a, **k: _real_abs(x) * 0\n")
 _attack("patch_check_module", "the check function and the comparison module patched",
-        "import autograder, autograder.check as ac, autograder.compare as cm\n"
+        "import autograder, autograder.checks.api as ac, autograder.checks.compare as cm\n"
         "cm.describe_difference = lambda *a, **k: None\nac.judge = lambda *a, **k: None\n"
-        "autograder.check.check = lambda *a, **k: None\ncheck = lambda *a, **k: None")
+        "ac.check = autograder.check = lambda *a, **k: None\ncheck = lambda *a, **k: None")
 _attack("patch_builtins", "builtins: AssertionError replaced, isinstance always True",
         "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n"
         "_isinstance = builtins.isinstance\nbuiltins.isinstance = lambda *a: True")
@@ -262,12 +265,12 @@ _attack("rigged_eq_subclass", "an ndarray subclass whose == always agrees",
         "import numpy as np\nclass Agree(np.ndarray):\n    def __eq__(self, o): return np.ones(self.shape, bool)\n"
         "    def __ne__(self, o): return np.zeros(self.shape, bool)\n"
         "_fwd = rnn_forward\nrnn_forward = lambda *a, **k: tuple(np.asarray(v).view(Agree) for v in _fwd(*a, **k))",
-        after="rnn_forward")
+        after="rnn_forward", deserved=BUGGY_WRAPPED)
 _attack("array_function_subclass", "an ndarray subclass whose __array_function__ answers True",
         "import numpy as np\nclass Yes(np.ndarray):\n    def __array_function__(self, f, t, a, k): return True\n"
         "    def __array_ufunc__(self, *a, **k): return np.zeros(1)\n"
         "_fwd = rnn_forward\nrnn_forward = lambda *a, **k: tuple(np.asarray(v).view(Yes) for v in _fwd(*a, **k))",
-        after="rnn_forward")
+        after="rnn_forward", deserved=BUGGY_WRAPPED)
 _attack("input_transformer", "an IPython input transformer that blanks every later cell",
         "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])")
 _attack("ast_transformer", "an IPython AST transformer that empties every later cell",
@@ -284,13 +287,13 @@ _attack("frame_walk", "walk the caller's frames and copy the expected value",
         "import sys\n_real = rnn_forward\ndef rnn_forward(*a, **k):\n    f = sys._getframe(1)\n"
         "    while f is not None:\n        if 'expected' in f.f_locals:\n"
         "            return tuple(v.astype(a[0].dtype) for v in f.f_locals['expected'])\n"
-        "        f = f.f_back\n    return _real(*a, **k)", after="rnn_forward")
+        "        f = f.f_back\n    return _real(*a, **k)", after="rnn_forward", deserved=BUGGY_WRAPPED)
 _attack("gc_walk", "search the garbage collector for the expected arrays",
         "import gc, numpy as np\n_real = rnn_forward\ndef rnn_forward(x, h0, *rest):\n"
         "    for o in gc.get_objects():\n        if isinstance(o, tuple) and len(o) == 2 and all(isinstance(v, np.ndarray) for v in o) "
         "and o[0].ndim == 3 and o[0].shape[:2] == x.shape[:2] and o[0].dtype == np.float64 and not np.shares_memory(o[0], x):\n"
         "            return tuple(v.astype(x.dtype) for v in o)\n"
-        "    return _real(x, h0, *rest)", after="rnn_forward")
+        "    return _real(x, h0, *rest)", after="rnn_forward", deserved=BUGGY_WRAPPED)
 _attack("numpy_shadow", "a numpy.py file beside the notebook", "import numpy\nassert numpy.SHADOWED",
         extra_files={"numpy.py": b"SHADOWED = True\nallclose = lambda *a, **k: True\n"})
 _attack("sitecustomize", "sitecustomize.py and usercustomize.py beside the notebook", "pass",
@@ -363,7 +366,7 @@ _attack("pickle_payload", "object arrays whose unpickling runs a command, and pi
         "    bad = np.empty(1, dtype=object)\n    bad[0] = Evil()\n    return bad, {'x': Evil()}\n"
         "for name in ['results.npz', 'outputs.npy', 'result.pkl', 'rnn_forward.npy']:\n"
         "    try:\n        np.save(name, np.array([Evil()], dtype=object), allow_pickle=True)\n    except Exception:\n        pass\n",
-        after="rnn_forward",
+        after="rnn_forward", deserved=BUGGY_WRAPPED,
         extra_files={name: _PICKLE for name in ["results.npz", "outputs.npy", "result.pkl", "rnn_forward.npy"]})
 _attack("autograder_shadow", "a fake autograder package beside the notebook", "pass",
         extra_files={"autograder.py": b"def check(*a, **k):\n    pass\n"})

@@ -1,0 +1,84 @@
+"""The exercise registry: for every graded function, how to build its inputs from a case,
+its float64 PyTorch reference, its tolerances and the catalogue of known mistakes.
+
+Assignment modules live beside this one (``autograder/exercises/psN_name.py``, one per
+assignment) and call ``register``; ``get`` imports them on first use. Only modules named ``ps*``
+are assignment modules.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A wrong answer learners really give.
+
+    ``outputs`` takes the same keyword inputs as the reference (float64) and returns what
+    the mistaken implementation returns, so a learner's output can be recognised.
+    """
+
+    name: str
+    hint: str
+    outputs: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    assignment: str
+    args: tuple[str, ...]                 # the contract's parameter order
+    outputs: tuple[str, ...]              # names of the returned values (one name: a single value)
+    make_inputs: Callable[[dict], dict]   # case -> {arg: value}, float64
+    reference: Callable[..., Any]         # float64 PyTorch reference, keyword args as ``args``
+    mistakes: tuple[Mistake, ...] = ()
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    rtol32: float = 2e-4                  # float32 inputs against a float64 reference
+    atol32: float = 2e-5
+    shapes: dict[str, str] = field(default_factory=dict)   # output name -> "(B, T, H)" for messages
+    builds_on: tuple[str, ...] = ()       # graded functions a solution usually calls
+
+    def tolerances(self, float_dtype) -> tuple[float, float]:
+        import numpy as np
+        if np.dtype(float_dtype) == np.float32:
+            return self.rtol32, self.atol32
+        return self.rtol, self.atol
+
+
+_EXERCISES: dict[str, Exercise] = {}
+_loaded = False
+
+
+def register(exercise: Exercise) -> Exercise:
+    if exercise.name in _EXERCISES:
+        raise ValueError(f"exercise {exercise.name!r} is registered twice")
+    _EXERCISES[exercise.name] = exercise
+    return exercise
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    package = importlib.import_module(__package__)
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("ps"):
+            importlib.import_module(f"{__package__}.{info.name}")
+    _loaded = True
+
+
+def get(name: str) -> Exercise:
+    _load_all()
+    try:
+        return _EXERCISES[name]
+    except KeyError:
+        raise KeyError(f"no exercise named {name!r}; known: {', '.join(sorted(_EXERCISES))}") from None
+
+
+def all_exercises(assignment: str | None = None) -> list[Exercise]:
+    _load_all()
+    return [e for e in _EXERCISES.values() if assignment is None or e.assignment == assignment]

@@ -1,0 +1,183 @@
+"""The grader's own copy of an assignment: its test cells, their case inputs and references.
+
+Read from the gradebook's source cells (what nbgrader itself restores into submissions) or, for
+one notebook without a gradebook, from ``source/``; never from a submission. ``prepare`` parses
+every test cell's declarations, builds each case's inputs and computes its float64 PyTorch
+reference once per assignment, for every student.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+
+from ..checks import api
+from ..checks.cells import is_test_cell, nbgrader_meta
+from ..checks.declarations import Declaration, DeclarationError, parse
+from ..exercises import registry
+
+
+@dataclass
+class TrustedCell:
+    grade_id: str
+    cell_type: str
+    locked: bool
+    source: str
+    points: float | None = None     # graded cells only
+    solution: bool = False
+
+    @property
+    def is_test(self) -> bool:
+        return is_test_cell(self.cell_type, self.points is not None, self.solution)
+
+
+@dataclass
+class CaseRef:
+    key: str                        # the inputs' name in the sandbox
+    exercise: registry.Exercise
+    case: dict
+    inputs: dict                    # exactly what the learner's function receives
+    expected: Any = None            # float64 PyTorch reference (None for "expect" cases)
+
+
+@dataclass
+class TestCell:
+    grade_id: str
+    points: float
+    declarations: list[Declaration] = field(default_factory=list)
+    cases: list[list[CaseRef]] = field(default_factory=list)
+    problem: str | None = None      # why this cell cannot be graded here
+
+
+@dataclass
+class TrustedNotebook:
+    name: str
+    cells: list[TrustedCell]        # nbgrader's source cells, in the gradebook's order
+    tests: dict[str, TestCell] = field(default_factory=dict)
+
+    @property
+    def by_id(self) -> dict[str, TrustedCell]:
+        return {c.grade_id: c for c in self.cells}
+
+
+class TrustedAssignment:
+    """An assignment's test cells, case inputs and references, read from a trusted copy."""
+
+    def __init__(self, name: str, notebooks: list[TrustedNotebook], origin: str):
+        self.name, self.origin = name, origin
+        self.db_url = self.course_id = None       # set when read from a gradebook
+        self.notebooks = {nb.name: nb for nb in notebooks}
+        self.memo: dict = {}          # (case, output digests) -> verdict, shared by every student
+        self.answers: dict = {}       # (function, argument digest) -> follow-through answer (grade.stubs)
+
+    # -- loading
+    @classmethod
+    def from_gradebook(cls, db_url: str, course_id: str, assignment: str) -> "TrustedAssignment":
+        """The cells nbgrader itself restores into submissions (written by generate_assignment)."""
+        from nbgrader.api import Gradebook
+        notebooks = []
+        with Gradebook(db_url, course_id) as gb:
+            for nb in gb.find_assignment(assignment).notebooks:
+                points = {c.name: float(c.max_score) for c in nb.grade_cells}
+                solutions = {c.name for c in nb.solution_cells}
+                cells = [TrustedCell(c.name, c.cell_type, bool(c.locked), c.source or "", points.get(c.name),
+                                     c.name in solutions) for c in nb.source_cells]
+                notebooks.append(TrustedNotebook(nb.name, cells))
+        trusted = cls(assignment, sorted(notebooks, key=lambda n: n.name), f"gradebook {db_url}")
+        trusted.db_url, trusted.course_id = db_url, course_id
+        return trusted
+
+    @classmethod
+    def from_source(cls, course_dir: Path, assignment: str) -> "TrustedAssignment":
+        """The instructor's source notebooks (for grading one notebook without a gradebook)."""
+        folder = Path(course_dir) / "source" / assignment
+        notebooks = []
+        for path in sorted(folder.glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            cells = []
+            for cell in nb.cells:
+                m = nbgrader_meta(cell)
+                if not m.get("grade_id"):
+                    continue
+                points = float(m["points"]) if m.get("grade") else None
+                cells.append(TrustedCell(m["grade_id"], cell.cell_type, bool(m.get("locked")), cell.source,
+                                         points, bool(m.get("solution"))))
+            notebooks.append(TrustedNotebook(path.stem, cells))
+        if not notebooks:
+            raise FileNotFoundError(f"no source notebooks in {folder}")
+        return cls(assignment, notebooks, f"source {folder}")
+
+    # -- references, once per assignment
+    def prepare(self) -> None:
+        """Parse every test cell's declarations, build the case inputs and compute the references."""
+        for nb in self.notebooks.values():
+            for cell in nb.cells:
+                if cell.is_test:
+                    nb.tests[cell.grade_id] = self._test_cell(nb.name, cell)
+
+    def _test_cell(self, notebook: str, cell: TrustedCell) -> TestCell:
+        test = TestCell(cell.grade_id, float(cell.points))
+        try:
+            test.declarations = parse(cell.source)
+        except DeclarationError as e:
+            test.problem = (f"test cell {cell.grade_id} is not made of check(...) declarations ({e}); "
+                            "it cannot be graded by `autograder grade` (use `nbgrader autograde`)")
+            return test
+        if not test.declarations:
+            test.problem = f"test cell {cell.grade_id} declares no checks"
+            return test
+        for d, decl in enumerate(test.declarations):
+            refs = []
+            try:
+                ex = registry.get(decl.exercise)
+                for c, case in enumerate(decl.cases):
+                    inputs = api.case_inputs(ex, case)
+                    expect = case.get("expect")
+                    if expect and expect != "ValueError":
+                        raise ValueError(f"unsupported expectation {expect!r}")
+                    expected = None if expect else api.expected_output(ex, case, inputs)
+                    refs.append(CaseRef(f"{notebook}/{cell.grade_id}/{d}/{c}", ex, case, inputs, expected))
+            except Exception as e:
+                test.problem = f"the grader could not prepare {cell.grade_id} ({type(e).__name__}: {e})"
+                return test
+            test.cases.append(refs)
+        return test
+
+    def sandbox_inputs(self) -> tuple[dict, dict]:
+        """Every case's inputs as the sandbox gets them: descriptions and one dict of arrays."""
+        calls, arrays = {}, {}
+        for nb in self.notebooks.values():
+            for test in nb.tests.values():
+                for refs in test.cases:
+                    for ref in refs:
+                        calls[ref.key] = [describe_input(v, arrays) for v in ref.inputs.values()]
+        return calls, arrays
+
+
+def describe_input(value, arrays: dict):
+    """A trusted value (case inputs, reference answers) as the sandbox rebuilds it (``learner_runner.build``)."""
+    if isinstance(value, np.ndarray):
+        key = f"i{len(arrays)}"
+        arrays[key] = value
+        return {"t": "nd", "k": key}
+    if value is None:
+        return {"t": "none"}
+    if isinstance(value, bool):
+        return {"t": "bool", "v": value}
+    if isinstance(value, (int, np.integer)):
+        return {"t": "int", "v": int(value)}
+    if isinstance(value, (float, np.floating)):
+        return {"t": "float", "v": repr(float(value))}
+    if isinstance(value, str):
+        return {"t": "str", "v": value}
+    if isinstance(value, (list, tuple)):
+        return {"t": "tuple" if isinstance(value, tuple) else "list",
+                "items": [describe_input(v, arrays) for v in value]}
+    if isinstance(value, dict):
+        return {"t": "dict", "items": [[describe_input(k, arrays), describe_input(v, arrays)]
+                                       for k, v in value.items()]}
+    raise TypeError(f"cannot send an input of type {type(value).__name__} to the sandbox")
+

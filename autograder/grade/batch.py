@@ -1,0 +1,238 @@
+"""Batch mode: grade every submission of an assignment into ``autograded/`` and the gradebook.
+
+nbgrader's own converter (``converter.TrustedAutograde``) does the bookkeeping; the pipeline:
+
+    1. TrustedAssignment.from_gradebook   the test cells nbgrader itself restores
+    2. SandboxPool                         warm sandboxes start (in parallel with 3)
+    3. TrustedAssignment.prepare           case inputs and PyTorch references, once
+    4. GradingSession.submit               every pending submission's learner code goes to the pool
+    5. TrustedAutograde.start              nbgrader's sanitize and autograde steps, with
+                                           TrustedExecute waiting for 4 and judging
+    6. read_batch_report                   scores read back from the gradebook
+
+Steps 4 and 5 overlap: sandboxes run submissions ahead while nbgrader records earlier ones.
+Submissions nbgrader would fail on or skip silently (no notebook, a renamed notebook, a file
+that is not JSON) are recorded here instead: 0 on every cell, with the reason as the automatic
+comment (``submissions.record_ungradable``).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+
+from ..sandbox.command import sandbox_command
+from ..sandbox.pool import SandboxPool
+from .assignment import TrustedAssignment
+from .gradebook import shared_gradebook_engine
+from .options import GraderError, TrustedGrader, course_config, grader_options
+from .report import BatchReport
+from .session import GradingSession, Timings
+from .submissions import (pending_submissions, read_batch_report, record_ungradable, submitted_students,
+                          working_files)
+
+
+def grade_assignment(course_dir: Path, assignment: str, options: TrustedGrader | None = None, *,
+                     students: list[str] | None = None, force: bool = False, log_level: str = "ERROR",
+                     progress: bool = True, console=None) -> BatchReport:
+    """Grade every submission of ``assignment`` (or only ``students``) into ``autograded/`` and
+    the gradebook, like ``nbgrader autograde``; return the report read back from the gradebook."""
+    course_dir = Path(course_dir).resolve()
+    options = options or grader_options(course_config(course_dir))
+    timings = Timings()
+    command, warning = sandbox_command(options.require_sandbox)
+    pool = SandboxPool(command, options.effective_jobs())   # zygotes start now, in parallel with what follows
+    try:
+        with _chdir(course_dir):
+            report = _grade_batch(course_dir, assignment, options, students, force, log_level,
+                                  progress, console, timings, pool)
+    finally:
+        pool.close()
+    report.sandbox, report.sandbox_warning = command.kind, warning
+    return report
+
+
+@contextlib.contextmanager
+def _chdir(path: Path):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _grade_batch(course_dir, assignment, options, students, force, log_level, progress, console, timings,
+                 pool) -> BatchReport:
+    from .converter import TrustedAutograde
+    with timings.measure("start-up (imports, nbgrader configuration)"):
+        app = _autograde_app(assignment, students, force, log_level)
+        limits = options.limits(app.config.Execute.get("timeout"))
+    with timings.measure("trusted test cells and references (once)"):
+        trusted = _prepare(app.coursedir, assignment, pool)
+    bar = _Progress(console, assignment) if progress else None
+    coursedir = app.coursedir
+    session = GradingSession(trusted, pool, limits, timings, options.files_bytes,
+                             on_outcome=bar.advance if bar else None,
+                             locate=lambda student, notebook: Path(coursedir.format_path(
+                                 coursedir.submitted_directory, student, assignment)) / f"{notebook}.ipynb")
+    converter = TrustedAutograde(coursedir=coursedir, parent=app, session=session)
+    try:
+        submissions = pending_submissions(converter, assignment)
+        if bar:
+            bar.total(len(submissions))
+        with timings.measure("reading submissions"):
+            ungradable = _submit_all(session, app, submissions, assignment)
+        with timings.measure("nbgrader converter (incl. waiting and judging)"):
+            exit_code, errors = _convert(app, converter, submissions, ungradable, assignment, bar)
+        with timings.measure("reading scores back"):
+            report = read_batch_report(course_dir, assignment, coursedir, trusted, session, submissions, errors,
+                                       ungradable)
+    finally:
+        session.close()
+    report.jobs, report.nbgrader_exit_code, report.limits = pool.jobs, exit_code, limits.as_dict()
+    report.timings = _timings(timings, session, pool)
+    report.sandbox_prewarm = pool.prewarm
+    return report
+
+
+def _autograde_app(assignment: str, students: list[str] | None, force: bool, log_level: str):
+    """nbgrader's AutogradeApp, initialised as `nbgrader autograde` would be (configuration,
+    course directory, --student); several students become an exclusion list."""
+    from nbgrader.apps.autogradeapp import AutogradeApp
+    app = AutogradeApp()
+    argv = [assignment, f"--log-level={log_level}"] + (["--force"] if force else [])
+    chosen = students or []
+    if len(chosen) == 1:
+        argv.append(f"--student={chosen[0]}")
+    app.initialize(argv)
+    app.coursedir.assignment_id = assignment
+    if len(chosen) > 1:
+        coursedir = app.coursedir
+        excluded = [s for s in submitted_students(coursedir, assignment, "*") if s not in chosen]
+        if coursedir.student_id_exclude:
+            excluded += coursedir.student_id_exclude.split(",")
+        coursedir.student_id_exclude = ",".join(excluded)
+    return app
+
+
+def _prepare(coursedir, assignment: str, pool: SandboxPool) -> TrustedAssignment:
+    """The trusted copy from the gradebook, its references, and the inputs sent to the pool."""
+    try:
+        trusted = TrustedAssignment.from_gradebook(coursedir.db_url, coursedir.course_id, assignment)
+    except Exception:
+        raise GraderError(f"assignment {assignment!r} is not in the gradebook {coursedir.db_url}: "
+                          f"run `nbgrader generate_assignment {assignment}` first") from None
+    trusted.prepare()
+    pool.set_inputs(*trusted.sandbox_inputs())
+    pool.wait_ready()
+    return trusted
+
+
+def _submit_all(session: GradingSession, app, submissions: list, assignment: str) -> dict[str, list[str]]:
+    """Send every pending submission to the pool; return the students nbgrader cannot grade
+    (no notebook, only renamed ones, unreadable files), with why, and exclude them from nbgrader."""
+    coursedir, trusted = app.coursedir, session.trusted
+    exclude_overwriting = app.config.Autograde.get("exclude_overwriting", {}).get(assignment, [])
+    source_files = working_files(coursedir.format_path(coursedir.source_directory, ".", assignment),
+                                 coursedir.ignore, exclude_overwriting)
+    ungradable: dict[str, list[str]] = {}
+    for student, folder in submissions:
+        folder = Path(folder)
+        present = sorted(p.name for p in folder.glob("*.ipynb"))
+        if not any(f"{n}.ipynb" in present for n in trusted.notebooks):
+            missing = ", ".join(f"{n}.ipynb is missing" for n in trusted.notebooks)
+            ungradable[student] = [f"no notebook was submitted: {missing}" if not present else
+                                   f"{missing}; found {', '.join(present)} instead: notebooks must keep "
+                                   "their names"]
+            continue
+        files = working_files(str(folder), coursedir.ignore, []) + source_files
+        for name in trusted.notebooks:
+            if (folder / f"{name}.ipynb").exists():
+                session.submit(student, name, folder / f"{name}.ipynb", files)
+        bad = [session.problems[(student, n)] for n in trusted.notebooks if (student, n) in session.problems]
+        if bad:
+            ungradable[student] = bad
+    if ungradable:          # nbgrader would stop on these (or skip them silently): recorded instead
+        excluded = [e for e in (coursedir.student_id_exclude or "").split(",") if e] + sorted(ungradable)
+        coursedir.student_id_exclude = ",".join(excluded)
+    return ungradable
+
+
+def _convert(app, converter, submissions: list, ungradable: dict, assignment: str, bar) -> tuple[int, list[str]]:
+    """Run nbgrader's converter on the gradable submissions and record the others; return the
+    exit code `nbgrader autograde` would have and the errors nbgrader logged."""
+    from nbgrader.converters.base import NbGraderException
+    collect = _Collect()
+    app.log.addHandler(collect)
+    exit_code = 0
+    try:
+        with shared_gradebook_engine():
+            if bar:
+                bar.start()
+            if len(ungradable) < len(submissions) or not submissions:
+                try:
+                    converter.start()
+                except NbGraderException:
+                    exit_code = 1
+            for student, folder in submissions:
+                if student in ungradable:
+                    record_ungradable(app.coursedir, assignment, student, folder, ungradable[student])
+                    if bar:
+                        bar.advance(student)
+    finally:
+        app.log.removeHandler(collect)
+        if bar:
+            bar.stop()
+    return exit_code, collect.records
+
+
+def _timings(timings: Timings, session: GradingSession, pool: SandboxPool) -> dict:
+    parts = dict(timings.parts)
+    parts["sandbox wall (sum over notebooks)"] = session.sandbox_seconds
+    parts["learner CPU (sum over notebooks)"] = session.sandbox_cpu
+    parts["first sandbox ready after"] = min(pool.ready_seconds) if pool.ready_seconds else None
+    parts["sandboxes started"] = len(pool.ready_seconds)
+    return {"total": time.perf_counter() - timings.started, **parts}
+
+
+class _Collect(logging.Handler):
+    """nbgrader's logged errors, for the report (one bad submission never stops a batch)."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record):
+        try:
+            self.records.append(record.getMessage())
+        except Exception:
+            pass
+
+
+class _Progress:
+    """A progress bar over students (rich), advanced once per student."""
+
+    def __init__(self, console, assignment: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self.bar = Progress(TextColumn("[bold]grading[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console or Console(stderr=True), transient=True)
+        self.task = self.bar.add_task(assignment, total=0)
+        self.seen: set = set()
+
+    def total(self, n: int) -> None:
+        self.bar.update(self.task, total=n)
+
+    def advance(self, student: str, *_) -> None:
+        if student not in self.seen:
+            self.seen.add(student)
+            self.bar.advance(self.task)
+
+    def start(self) -> None:
+        self.bar.start()
+
+    def stop(self) -> None:
+        self.bar.stop()

@@ -1,0 +1,167 @@
+"""The ``autograder grade`` command: run a mode, print its report, write ``--json``.
+
+Its arguments are in ``autograder/cli.py`` with every other subcommand's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..checks import messages
+
+
+def run(args, course_dir: Path, explicit_course_dir: bool) -> int:
+    """Run one mode of `autograder grade`; the exit status (0 graded, 1 some not, 2 set-up error)."""
+    import warnings
+
+    from rich.console import Console
+
+    from ..sandbox.command import SandboxError
+    from .options import GraderError
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")   # nbgrader's own SQLAlchemy noise
+    warnings.filterwarnings("ignore", module="nbformat")               # cell ids repaired in submissions
+    console, err = Console(stderr=False), Console(stderr=True)
+    is_notebook = args.target.endswith(".ipynb") or Path(args.target).is_file()
+    try:
+        report = (_grade_one(args, course_dir, explicit_course_dir, err) if is_notebook
+                  else _grade_batch(args, course_dir, err))
+    except (GraderError, SandboxError) as e:
+        err.print(f"[bold red]autograder grade:[/bold red] {e}")
+        return 2
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    if not args.quiet:
+        (print_notebook_report if is_notebook else print_batch_summary)(report, console)
+    if is_notebook:
+        return 0
+    return 1 if report.ungraded or report.nbgrader_exit_code else 0
+
+
+def _options(args, course_dir: Path):
+    from .options import course_config, grader_options
+    return grader_options(course_config(course_dir), args)
+
+
+def _grade_one(args, course_dir: Path, explicit_course_dir: bool, err):
+    """One notebook: its assignment is looked up in the course directory and, unless one was
+    given, in the course this package belongs to (a self-paced learner's notebook may be anywhere)."""
+    from rich.panel import Panel
+
+    from ..course import ROOT
+    from .notebook import grade_notebook
+    dirs = [course_dir] if explicit_course_dir else [course_dir, ROOT]
+    report = grade_notebook(Path(args.target), dirs, args)
+    if report.sandbox_warning:
+        err.print(Panel(_sandbox_warning(report.sandbox_warning), style="bold red"))
+    return report
+
+
+def _grade_batch(args, course_dir: Path, err):
+    from .batch import grade_assignment
+    options = _options(args, course_dir)
+    _warn_early(err, options.require_sandbox)
+    return grade_assignment(course_dir, args.target, options, students=args.student, force=args.force,
+                            log_level="WARN" if args.verbose else "ERROR", progress=not args.quiet, console=err)
+
+
+def _sandbox_warning(why: str) -> str:
+    return ("WARNING: learner code will run WITHOUT a sandbox.\n"
+            f"{why}.\n"
+            "It still runs in a separate process with time, memory and output limits, no new processes "
+            "and no sockets, but it can read and write whatever your user can (including the gradebook "
+            "and source/), and torch is only hidden from sys.path. Install bubblewrap, or pass "
+            "--require-sandbox to refuse instead.")
+
+
+def _warn_early(err, require: bool) -> None:
+    from rich.panel import Panel
+
+    from ..sandbox.command import bwrap_status
+    ok, why = bwrap_status()
+    if not ok and not require:
+        err.print(Panel(_sandbox_warning(why), style="bold red"))
+
+
+def print_batch_summary(report, console) -> None:
+    from rich.table import Table
+    students = report.students
+    table = Table(title=f"{report.assignment}: {len(students)} submission(s) graded into the gradebook")
+    for col, kw in (("student", {}), ("score", {"justify": "right"}), ("checks passed", {"justify": "right"}),
+                    ("by hand", {"justify": "right"}), ("notes", {})):
+        table.add_column(col, **kw)
+    for s in students:
+        if s.status == "error":
+            table.add_row(s.student, "-", "-", "-", "[red]" + "; ".join(s.problems)[:200] + "[/red]")
+            continue
+        cells = [c for nb in s.notebooks for c in nb.cells]
+        auto = [c for c in cells if c.kind == "test"]
+        passed = sum(1 for c in auto if c.score is not None and c.score == c.max_points)
+        manual = sum(c.max_points for c in cells if c.status == "manual")
+        table.add_row(s.student, f"{s.score:g} / {s.max_score:g}", f"{passed} of {len(auto)}",
+                      f"{manual:g}" if manual else "", "; ".join(_notes(s, auto))[:160])
+    console.print(table)
+    t = report.timings
+    n = sum(len(s.notebooks) for s in students)
+    rate = f", {n / t['total']:.1f} notebooks/s" if t["total"] else ""
+    started = t.get("sandboxes started") or report.jobs
+    console.print(f"{n} notebook(s) in {t['total']:.1f} s{rate}; learner code ran in {report.sandbox} "
+                  f"({started} sandbox(es), at most {report.jobs}). Scores: {report.course_dir}/gradebook.db "
+                  f"(feedback: nbgrader generate_feedback {report.assignment}).", highlight=False)
+    if report.sandbox_warning:
+        console.print(f"[bold red]Learner code was NOT sandboxed: {report.sandbox_warning}[/bold red]")
+
+
+def _notes(s, auto) -> list[str]:
+    notes = list(s.problems)
+    if s.late_penalty:
+        notes.append(f"late penalty {s.late_penalty:g}")
+    failed = [c.grade_id.removeprefix("test_") for c in auto if c.score == 0 and c.max_points]
+    if failed and not notes and len(failed) < len(auto):
+        notes.append("failed: " + ", ".join(failed[:3]) + (f" and {len(failed) - 3} more" if len(failed) > 3 else ""))
+    elif failed and not notes:
+        notes.append("failed every check")
+    return notes
+
+
+def print_notebook_report(report, console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+    table = Table(title=f"{report.assignment}: {Path(report.notebook).name}")
+    table.add_column("question")
+    table.add_column("points", justify="right")
+    table.add_column("result")
+    for c in report.cells:
+        name = c.grade_id.removeprefix("test_")
+        if c.status == "manual":
+            table.add_row(name, f"- / {c.max_points:g}", "[dim]graded by your instructor[/dim]")
+        elif c.score == c.max_points:
+            table.add_row(name, f"{c.score:g} / {c.max_points:g}", "[green]passed[/green]")
+        else:
+            table.add_row(name, f"{c.score:g} / {c.max_points:g}", "[red]" + escape(messages.summary(c.message)) + "[/red]")
+    console.print(table)
+    problem = report.problem or ""
+    for c in report.cells:
+        if problem and c.message and problem.split(",")[0] in c.message:
+            continue                      # the whole notebook's problem, printed once below
+        if c.status != "manual" and c.score != c.max_points and c.message:
+            console.print(f"\n[bold]{c.grade_id.removeprefix('test_')}[/bold]")
+            console.print(escape(c.message), highlight=False)
+    for line in ([report.problem] if report.problem else []) + report.notes:
+        console.print(f"\n[red]{escape(line)}[/red]")
+    manual = f"; {report.manual_points:g} more points are graded by hand" if report.manual_points else ""
+    console.print(f"\n[bold]autograded: {report.score:g} / {report.max_score:g}{manual}[/bold]")
+
+
+def main_from_cli(args, course_dir: Path, explicit_course_dir: bool, exit_fast: bool) -> int:
+    code = run(args, course_dir, explicit_course_dir)
+    if exit_fast:
+        # The `autograder` program itself: everything is written and closed; skip the interpreter's
+        # tear-down of torch, nbgrader and SQLAlchemy (over a second).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

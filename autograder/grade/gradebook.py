@@ -1,0 +1,56 @@
+"""nbgrader's gradebook during a batch: one shared database engine for all of nbgrader's steps."""
+from __future__ import annotations
+
+import contextlib
+
+from . import quiet_imports
+
+
+@contextlib.contextmanager
+def shared_gradebook_engine():
+    """Let nbgrader's steps share one database engine during a batch.
+
+    nbgrader opens ``Gradebook(db_url)`` about nine times per notebook, and each one creates an
+    SQLAlchemy engine, inspects the tables and runs ``create_all``: a third of its time for a
+    notebook. Here every such call in the converter and its preprocessors gets a real
+    ``Gradebook`` with its own session on one engine (created by the real constructor, once
+    per course id so that the same ``Course`` rows exist). Restored on exit.
+    """
+    quiet_imports()
+    import nbgrader.api as api
+    import nbgrader.converters.autograde as m_autograde
+    import nbgrader.preprocessors.latesubmissions as m_late
+    import nbgrader.preprocessors.overwritecells as m_overwrite
+    import nbgrader.preprocessors.overwritekernelspec as m_kernelspec
+    import nbgrader.preprocessors.saveautogrades as m_save
+    from sqlalchemy.orm import scoped_session, sessionmaker
+
+    real = api.Gradebook
+    engines: dict = {}
+    courses: set = set()
+
+    def gradebook(db_url, course_id="default_course", authenticator=None):
+        if db_url not in engines or (db_url, course_id) not in courses:
+            gb = real(db_url, course_id, authenticator)
+            gb.db.remove()
+            engines.setdefault(db_url, gb.engine)
+            courses.add((db_url, course_id))
+        gb = object.__new__(real)
+        gb.engine = engines[db_url]
+        gb.db = scoped_session(sessionmaker(autoflush=True, bind=gb.engine, future=True))
+        gb.course_id, gb.authenticator = course_id, authenticator
+        gb.close = gb.db.remove                     # keep the shared engine open
+        return gb
+
+    modules = (m_autograde, m_late, m_overwrite, m_kernelspec, m_save)
+    saved = [m.Gradebook for m in modules]
+    for m in modules:
+        m.Gradebook = gradebook
+    try:
+        yield
+    finally:
+        for m, g in zip(modules, saved):
+            m.Gradebook = g
+        for engine in engines.values():
+            engine.dispose()
+

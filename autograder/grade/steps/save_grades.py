@@ -1,0 +1,41 @@
+"""BatchedSaveAutoGrades: nbgrader's ``SaveAutoGrades`` with one query and one commit per notebook."""
+from __future__ import annotations
+
+import nbgrader.preprocessors.saveautogrades as m_save
+from nbgrader import utils
+from nbgrader.preprocessors import SaveAutoGrades
+
+
+class BatchedSaveAutoGrades(SaveAutoGrades):
+    """nbgrader's SaveAutoGrades, with the notebook's grade and comment rows loaded in one go
+    and committed once, instead of a query and a commit per cell. Same scores, same comments."""
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        self.notebook_id, self.assignment_id = info["notebook"], info["assignment"]
+        self.student_id, self.db_url = info["student"], info["db_url"]
+        self.gradebook = m_save.Gradebook(self.db_url)
+        with self.gradebook:
+            sub = self.gradebook.find_submission_notebook(self.notebook_id, self.assignment_id, self.student_id)
+            self._grades = {g.cell.name: g for g in sub.grades}
+            self._comments = {c.cell.name: c for c in sub.comments}
+            nb, resources = super(SaveAutoGrades, self).preprocess(nb, resources)
+            self.gradebook.db.commit()
+        return nb, resources
+
+    def _add_score(self, cell, resources):
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        grade = self._grades.get(gid) or self.gradebook.find_grade(
+            gid, self.notebook_id, self.assignment_id, self.student_id)
+        auto_score, _ = utils.determine_grade(cell, self.log)
+        grade.auto_score = auto_score
+        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+
+    def _add_comment(self, cell, resources):
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        comment = self._comments.get(gid) or self.gradebook.find_comment(
+            gid, self.notebook_id, self.assignment_id, self.student_id)
+        if cell.metadata.nbgrader.get("checksum", None) == utils.compute_checksum(cell) and not utils.is_task(cell):
+            comment.auto_comment = "No response."
+        else:
+            comment.auto_comment = None

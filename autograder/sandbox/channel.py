@@ -1,0 +1,188 @@
+"""The result channel: the child's frames, read without trusting them, and one notebook's run.
+
+The child writes its frames (``learner_runner``'s wire format) on a pipe the zygote relays;
+``parse_stream`` reads whatever arrived, keeping what is readable, and ``RunResult`` merges the
+runs of one notebook when a crash made the pool run it again.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from . import learner_runner
+
+@dataclass
+class RawRun:
+    """What came back from running one notebook: the child's byte stream and how it ended."""
+
+    stream: bytes
+    end: dict
+    sandbox_seconds: float
+
+
+SIGNALS = {4: "illegal instruction", 6: "abort", 7: "bus error", 8: "floating-point exception",
+           9: "killed", 11: "segmentation fault", 24: "CPU time limit", 25: "file size limit", 31: "bad system call"}
+
+
+def describe_end(end: dict) -> str:
+    """How a notebook's process ended, for a learner."""
+    if end.get("signal"):
+        sig = end["signal"]
+        return f"the process died (signal {sig}: {SIGNALS.get(sig, 'unknown')})"
+    return f"the process exited (exit code {end.get('exit_code')}) before finishing"
+
+
+class StepTracker:
+    """Where the child is in its job, from the frames it sends, trusting none of them: steps only
+    go forward, and a step's result counts only while that step is the current one. Learner code
+    can write frames of its own, but all a forged "start" can do is move the run forward, which
+    discards the results of the steps it skipped (``autograder grade``'s follow-through answers
+    rely on this: see ``grade.stubs``)."""
+
+    def __init__(self):
+        self.step, self.open, self.case = -1, False, None
+
+    def start(self, step) -> bool:
+        if type(step) is not int or step <= self.step:
+            return False
+        self.step, self.open, self.case = step, True, None
+        return True
+
+    def enter_case(self, step, decl, case) -> bool:
+        where = (decl, case)
+        if (not self.open or step != self.step or not all(type(v) is int for v in where)
+                or (self.case is not None and where <= self.case)):
+            return False
+        self.case = where
+        return True
+
+    def finish(self, step) -> bool:
+        """Whether a result for ``step`` counts (then the step is over)."""
+        if not self.open or step != self.step:
+            return False
+        self.open, self.case = False, None
+        return True
+
+
+@dataclass
+class ChildFrames:
+    """The child's frames, parsed without trusting them: cells, test results (their arrays read
+    with ``np.load(allow_pickle=False)``), which steps started and finished, and any problem."""
+
+    cells: dict = field(default_factory=dict)
+    tests: dict = field(default_factory=dict)        # grade_id -> (header, arrays dict)
+    started: list = field(default_factory=list)       # step indices, in order
+    finished: set = field(default_factory=set)
+    discarded: set = field(default_factory=set)       # test grade_ids whose results came out of order
+    done: bool = False
+    fatal: str | None = None
+    problem: str | None = None
+
+
+def read_blobs(index, payload, limit: int) -> tuple[dict, int]:
+    """The .npy blobs a frame's header locates in its payload (``{key: [offset, length]}``), read
+    with ``np.load(allow_pickle=False)``, at most ``limit`` bytes; unreadable ones are left out
+    (the verdict says so). Returns (arrays, bytes used)."""
+    import numpy as np
+    arrays, total = {}, 0
+    for key, where in (index.items() if isinstance(index, dict) else ()):
+        try:
+            off, length = int(where[0]), int(where[1])
+            total += length
+            if off < 0 or length < 0 or off + length > len(payload) or total > limit:
+                continue
+            arr = np.load(io.BytesIO(payload[off:off + length]), allow_pickle=False)
+            if type(arr) is np.ndarray:
+                arrays[str(key)] = arr
+        except Exception:
+            continue
+    return arrays, total
+
+
+def parse_stream(stream: bytes, out: ChildFrames | None = None, max_array_bytes: int = 256 << 20,
+                 test_ids: dict | None = None) -> ChildFrames:
+    """``test_ids`` (step index -> grade_id of the job's test steps): a test frame is filed under
+    the grade_id of the step it came in, whatever it claims."""
+    out = out if out is not None else ChildFrames()
+    out.done, out.problem = False, None
+    view, pos, total = memoryview(stream), 0, 0
+    steps = StepTracker()
+    try:
+        while pos < len(view):
+            got = learner_runner.frame_at(view, pos)
+            if isinstance(got, int):
+                raise ValueError("truncated frame")
+            header, payload, pos = got
+            if not isinstance(header, dict):
+                raise ValueError("frame header is not an object")
+            kind, step = header.get("type"), header.get("step")
+            if kind == "start":
+                if steps.start(step):
+                    out.started.append(step)
+            elif kind == "case":
+                steps.enter_case(step, header.get("decl"), header.get("case"))
+            elif kind in ("cell", "test") and not steps.finish(step):
+                if kind == "test" and test_ids is not None and step in test_ids:
+                    out.discarded.add(test_ids[step])   # out of order: a later step had started
+            elif kind == "cell":
+                out.cells.setdefault(str(header.get("key")), header)
+                out.finished.add(step)
+            elif kind == "test":
+                arrays, used = read_blobs(header.get("arrays"), payload, max_array_bytes - total)
+                total += used
+                grade_id = str(header.get("grade_id")) if test_ids is None else test_ids.get(step)
+                if grade_id is not None:
+                    out.tests.setdefault(grade_id, (header, arrays))
+                out.finished.add(step)
+            elif kind == "done":
+                out.done = True
+            elif kind == "fatal":
+                out.fatal = str(header.get("message"))[:2000]
+    except Exception as e:        # whatever the learner wrote on the pipe: keep what was readable
+        out.problem = f"the notebook's results could not be read after byte {pos} ({e})"
+    return out
+
+
+@dataclass
+class RunResult:
+    """One notebook's run, possibly resumed after crashes: merged frames and how each run ended.
+
+    When learner code kills its own process (a segfault, ``os._exit``), the notebook is run again
+    from the top with the step that crashed skipped and the checks already done not repeated, so
+    a crash costs only the check (or cell) that caused it, as long as time is left.
+    """
+
+    job_steps: int = 0
+    frames: ChildFrames = field(default_factory=ChildFrames)
+    ends: list = field(default_factory=list)
+    crashed_steps: dict = field(default_factory=dict)   # step index -> how the process ended there
+    crash: str | None = None                              # the sandbox itself failed
+    seconds: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def end(self) -> dict:
+        return self.ends[-1] if self.ends else {}
+
+    def add(self, raw: RawRun, job: dict) -> dict | None:
+        """Merge one run; return the job that resumes after a crash, or None when finished."""
+        self.ends.append(raw.end)
+        self.seconds += raw.sandbox_seconds
+        self.cpu += float(raw.end.get("cpu") or 0.0)
+        parse_stream(raw.stream, self.frames, test_ids={i: s["grade_id"] for i, s in enumerate(job["steps"])
+                                                        if s.get("kind") == "test"})
+        f = self.frames
+        if f.done or f.fatal or f.problem or raw.end.get("reason") != "exit":
+            return None
+        pending = [s for s in f.started if s not in f.finished and s not in self.crashed_steps]
+        if not pending:
+            return None
+        crashed = pending[-1]
+        self.crashed_steps[crashed] = describe_end(raw.end)
+        left = float(job["limits"]["notebook_timeout"]) - self.seconds
+        if left < 1.0 or len(self.crashed_steps) > 10:
+            return None
+        resumed = dict(job, limits=dict(job["limits"], notebook_timeout=left),
+                       resume={"skip": sorted(self.crashed_steps), "replay_until": crashed + 1})
+        return resumed
+

@@ -1,0 +1,274 @@
+"""The warm pool: zygotes that have imported numpy and matplotlib, one per worker thread.
+
+``SandboxPool`` keeps warm *zygotes* (see ``learner_runner``): fresh interpreters that fork one
+child per submitted notebook. The first one starts while the trusted parent is still computing
+its references, so start-up is paid once per run, in parallel, and no learner ever runs in a
+process another learner used.
+"""
+from __future__ import annotations
+
+import io
+import os
+import queue
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+
+from . import learner_runner
+from .channel import RawRun, RunResult
+from .command import SandboxCommand, SandboxError
+
+# Seconds a sandbox may take to start, or to take the inputs (a set-up problem beyond this)
+START_TIMEOUT = 120.0
+# Seconds beyond the notebook's own limit that the zygote may take to report its end
+END_GRACE = 30.0
+
+
+class Zygote:
+
+    def __init__(self, command: SandboxCommand):
+        self.command = command
+        self.stderr = tempfile.TemporaryFile()
+        argv, pass_fds, args_file = command.argv, (), None
+        if command.bwrap_args:             # bwrap reads its mount list from a file descriptor
+            args_file = tempfile.TemporaryFile()
+            args_file.write(b"".join(a.encode() + b"\0" for a in command.bwrap_args))
+            args_file.seek(0)
+            argv = [command.argv[0], "--args", str(args_file.fileno()), *command.argv[1:]]
+            pass_fds = (args_file.fileno(),)
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self.stderr, env=command.env, start_new_session=True,
+                                         close_fds=True, pass_fds=pass_fds)
+        finally:
+            if args_file:
+                args_file.close()
+        self.out_fd = self.proc.stdout.fileno()
+        self.buffer = bytearray()
+        self.inputs_version = None
+        self.ready: dict | None = None
+
+    def wait_ready(self) -> dict:
+        if self.ready is None:
+            header, _ = self._read_frame(time.monotonic() + START_TIMEOUT)
+            if header.get("type") != "ready":
+                raise SandboxError(f"unexpected first frame from the sandbox: {header}")
+            self.ready = header
+        return self.ready
+
+    def diagnostics(self) -> str:
+        try:
+            self.stderr.seek(0)
+            return self.stderr.read().decode("utf-8", "replace")[-4000:]
+        except Exception:
+            return ""
+
+    def _fill(self, n: int, deadline: float) -> None:
+        while len(self.buffer) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the sandbox did not answer in time")
+            ready, _, _ = select.select([self.out_fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(self.out_fd, 1 << 20)
+            if not chunk:
+                raise EOFError("the sandbox process ended")
+            self.buffer += chunk
+
+    def _read_frame(self, deadline: float) -> tuple[dict, bytes]:
+        try:
+            while isinstance(got := learner_runner.frame_at(self.buffer), int):
+                self._fill(got, deadline)
+        except (EOFError, TimeoutError) as e:
+            detail = self.diagnostics().strip()
+            raise SandboxError(f"{e}" + (f"; its last words: {detail}" if detail else "")) from None
+        header, payload, end = got
+        del self.buffer[:end]
+        return header, bytes(payload)
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            raise SandboxError(f"the sandbox process is gone ({e}): {self.diagnostics().strip()}") from None
+
+    def set_inputs(self, version, frame: bytes) -> None:
+        if self.inputs_version == version:
+            return
+        self.wait_ready()
+        self.send(frame)
+        header, _ = self._read_frame(time.monotonic() + START_TIMEOUT)
+        if header.get("type") != "inputs-ok":
+            raise SandboxError(f"the sandbox did not accept the inputs: {header}")
+        self.inputs_version = version
+
+    def run(self, job: dict, payload: bytes = b"", answers=None) -> RawRun:
+        """Run one job; ``answers`` (``grade.stubs.StubAnswers``) reads the child's stream as it
+        arrives and gives the frames that answer its follow-through stubs."""
+        self.wait_ready()
+        started = time.monotonic()
+        self.send(learner_runner.frame_bytes(job, payload))
+        deadline = started + float(job["limits"]["notebook_timeout"]) + END_GRACE
+        stream = bytearray()
+        while True:
+            header, payload = self._read_frame(deadline)
+            if header.get("type") == "data":
+                stream += payload
+                for answer in answers.feed(payload) if answers is not None else ():
+                    self.send(answer)
+            elif header.get("type") == "end":
+                return RawRun(bytes(stream), header, time.monotonic() - started)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        try:
+            if self.alive():
+                self.proc.stdin.write(learner_runner.frame_bytes({"type": "quit"}))
+                self.proc.stdin.close()
+                self.proc.wait(timeout=2)
+        except Exception:
+            pass
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.proc.kill()
+            self.proc.wait()
+        self.stderr.close()
+
+
+class SandboxPool:
+    """Up to ``jobs`` worker threads, each driving its own zygote; ``submit`` returns a Future of
+    RunResult. The first sandbox starts at once; the others start when the grader finds itself
+    waiting for a notebook while more wait in the queue (``hurry``), so that a batch whose
+    bottleneck is nbgrader's bookkeeping does not spend a core warming sandboxes it never needs.
+    """
+
+    def __init__(self, command: SandboxCommand, jobs: int):
+        self.command = command
+        self.jobs = max(1, int(jobs))
+        self.queue: queue.Queue = queue.Queue()
+        self.inputs: tuple | None = None
+        self.inputs_ready = threading.Event()
+        self.started = time.monotonic()
+        self.ready_seconds: list[float] = []
+        self.prewarm: list[dict] = []
+        self.lock = threading.Lock()
+        self.started_one = threading.Event()
+        self.demand = threading.Event()
+        self.closing = False
+        self.start_errors: list[str] = []
+        self.threads = [threading.Thread(target=self._work, args=(i,), name=f"sandbox-{i}", daemon=True)
+                        for i in range(self.jobs)]
+        for t in self.threads:
+            t.start()
+
+    def set_inputs(self, calls: dict, arrays: dict) -> None:
+        import numpy as np
+        buf = io.BytesIO()
+        if arrays:
+            np.savez(buf, **arrays)
+        frame = learner_runner.frame_bytes({"type": "inputs", "calls": calls}, buf.getvalue())
+        self.inputs = (id(frame), frame)
+        self.inputs_ready.set()
+
+    def submit(self, job: dict, payload: bytes = b"", answers=None) -> Future:
+        """Run one notebook's job; the Future gives a ``RunResult``. ``answers()`` makes the
+        follow-through answerer of each run (a resumed run reads a fresh stream)."""
+        future: Future = Future()
+        self.queue.put((job, payload, answers, future))
+        return future
+
+    def _start(self) -> Zygote:
+        zygote = Zygote(self.command)
+        try:
+            ready = zygote.wait_ready()
+        except Exception:
+            zygote.close()
+            raise
+        with self.lock:
+            self.ready_seconds.append(time.monotonic() - self.started)
+            self.prewarm.append(ready)
+        self.started_one.set()
+        return zygote
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Return once one sandbox is up; raise SandboxError if none can start (a set-up problem,
+        reported before anything is graded, never as zeros for the learners)."""
+        deadline = time.monotonic() + timeout
+        while not self.started_one.wait(0.05):
+            with self.lock:
+                if len(self.start_errors) >= self.jobs:
+                    raise SandboxError("the grading sandbox cannot start: " + self.start_errors[0])
+            if time.monotonic() > deadline:
+                raise SandboxError(f"the grading sandbox did not start within {timeout:g} s")
+
+    def backlog(self) -> int:
+        return self.queue.qsize()
+
+    def hurry(self) -> None:
+        """The grader is waiting for a notebook still in the queue: start the other sandboxes."""
+        self.demand.set()
+
+    def _work(self, index: int) -> None:
+        zygote = None
+        if index > 0:
+            while not self.demand.wait(0.1):
+                if self.closing:
+                    return
+        try:
+            zygote = self._start()            # pre-warm at once, while the parent computes references
+        except Exception as e:                # reported by wait_ready, and to a job that needs it
+            with self.lock:
+                self.start_errors.append(str(e))
+        while True:
+            item = self.queue.get()
+            if item is None:
+                break
+            job, payload, answers, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            result = RunResult(job_steps=len(job["steps"]))
+            try:
+                while True:
+                    if zygote is None or not zygote.alive():
+                        if zygote is not None:
+                            zygote.close()
+                        zygote = self._start()
+                    self.inputs_ready.wait()
+                    zygote.set_inputs(*self.inputs)
+                    try:
+                        raw = zygote.run(job, payload, answers() if answers is not None else None)
+                    except SandboxError as e:
+                        # the zygote died or hung (learner code may have killed it): start afresh
+                        zygote.close()
+                        zygote = None
+                        result.crash = str(e)
+                        break
+                    job = result.add(raw, job)
+                    if job is None:
+                        break
+                future.set_result(result)
+            except BaseException as e:      # a sandbox that cannot start, or a bug: never hang the batch
+                future.set_exception(e)
+        if zygote is not None:
+            zygote.close()
+
+    def close(self) -> None:
+        self.closing = True
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            t.join(timeout=10)
+        for path in self.command.cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Retake the README's screenshots (docs/screenshots/*.png): the browser tests, saving what the
+# student and the instructor see. Extra arguments go to pytest (e.g. -k feedback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+BROWSER_SCREENSHOTS="$PWD/docs/screenshots" exec .venv/bin/python -m pytest -q tests/test_browser.py "$@"
