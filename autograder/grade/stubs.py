@@ -15,13 +15,13 @@ call comes during the very case of a check that may lean on that function:
 * the notebook is within its budget of calls and bytes.
 
 Everything else gets a refusal, which the stub raises inside learner code. Answers are plain data
-(``assignment.describe_input`` and an npz of arrays, never pickles) and are memoised across the
-notebooks of an assignment: honest submissions make the same calls.
+(``assignment.describe_input`` and the arrays' raw bytes with their dtype and shape, never
+pickles) and are memoised across the notebooks of an assignment: honest submissions make the same
+calls.
 """
 from __future__ import annotations
 
 import copy
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,15 +125,16 @@ class StubAnswers:
                 self.memo[key] = answer
         except (Unreadable, ValueError, TypeError, OverflowError, KeyError) as e:
             return refuse(messages.reference_rejected(name, made_for, e), "ValueError")
-        value, npz, error = answer
+        described, data, error = answer
         if error is not None:
             return refuse(error, "ValueError")
-        return learner_runner.frame_bytes({"type": "answer", "id": rid, "ok": True, "value": value}, npz)
+        return learner_runner.frame_bytes({"type": "answer", "id": rid, "ok": True, **described}, data)
 
 
 def _reference(ex: registry.Exercise, args, made_for: str) -> tuple:
-    """(value description, npz bytes, None) of the reference on the stub's arguments, in the
-    arguments' float dtype; or (None, b"", the refusal) when the reference rejects them."""
+    """({"value": description, "arrays": index}, raw array bytes, None) of the reference on the
+    stub's arguments, in the arguments' float dtype; or (None, b"", the refusal) when the reference
+    rejects them."""
     if not isinstance(args, list) or len(args) != len(ex.args):
         raise ValueError(f"{len(ex.args)} arguments expected")
     values = dict(zip(ex.args, args))
@@ -145,7 +146,10 @@ def _reference(ex: registry.Exercise, args, made_for: str) -> tuple:
     out = cast_floats(out, dtype) if dtype is not None else out
     arrays: dict = {}
     value = describe_input(out, arrays)
-    buf = io.BytesIO()
-    if arrays:
-        np.savez(buf, **arrays)
-    return value, buf.getvalue(), None
+    index, parts, size = {}, [], 0
+    for key, arr in arrays.items():          # raw bytes: the child rebuilds them with np.frombuffer
+        arr = np.ascontiguousarray(arr)
+        index[key] = [size, int(arr.size), arr.dtype.str, [int(n) for n in arr.shape]]
+        parts.append(arr.tobytes())
+        size += arr.nbytes
+    return {"value": value, "arrays": index}, b"".join(parts), None

@@ -33,7 +33,8 @@ Wire format (both directions): a frame is ``u32 length + JSON header + u64 lengt
                        {"type": "job", "steps": [...], "limits": {...},
                         "files": [[name, offset, length]], "resume": {...}} + file bytes
                        {"type": "quit"}
-                       {"type": "answer", "id": n, "ok": ..., ...} + npz    (during a job)
+                       {"type": "answer", "id": n, "ok": ..., "value": ...,
+                        "arrays": {key: [offset, count, dtype, shape]}} + raw bytes   (during a job)
     zygote -> parent   {"type": "ready", ...} | {"type": "inputs-ok"}
                        {"type": "data"} + raw bytes of the child's stream     (repeated)
                        {"type": "end", "reason": ..., "cpu": ..., ...}        (per job)
@@ -740,10 +741,10 @@ class Child:
         if header.get("ok") is not True:
             kind = ValueError if header.get("error") == "ValueError" else RuntimeError
             raise kind(str(header.get("message", "")))
-        arrays = {}
-        if payload:
-            with self.np.load(io.BytesIO(payload), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+        arrays = {}          # raw bytes, not np.load: learner code may have patched what it relies on
+        for key, (offset, count, dtype, shape) in dict.items(header.get("arrays") or {}):
+            kind = self.np.dtype(dtype)
+            arrays[key] = self.np.frombuffer(payload, dtype=kind, count=count, offset=offset).reshape(tuple(shape)).copy()
         if name not in self.answered:
             self.answered.append(name)
         return build(header["value"], arrays)
