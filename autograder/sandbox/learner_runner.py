@@ -743,8 +743,8 @@ class Child:
             raise kind(str(header.get("message", "")))
         arrays = {}          # raw bytes, not np.load: learner code may have patched what it relies on
         for key, (offset, count, dtype, shape) in dict.items(header.get("arrays") or {}):
-            kind = self.np.dtype(dtype)
-            arrays[key] = self.np.frombuffer(payload, dtype=kind, count=count, offset=offset).reshape(tuple(shape)).copy()
+            flat = self.np.frombuffer(payload, dtype=self.np.dtype(dtype), count=count, offset=offset)
+            arrays[key] = flat.reshape(tuple(shape)).copy()
         if name not in self.answered:
             self.answered.append(name)
         return build(header["value"], arrays)
