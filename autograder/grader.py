@@ -652,6 +652,10 @@ def _grade_batch(course_dir, assignment, options, timings, pool, command, warnin
         excluded = [e for e in (coursedir.student_id_exclude or "").split(",") if e] + sorted(ungradable)
         coursedir.student_id_exclude = ",".join(excluded)
 
+    if app.config.Autograde.get("create_student", True):      # else nbgrader wants a roster: keep its check
+        with timings.measure("student rows"):
+            ensure_students(coursedir, [s for s, _ in submissions])
+
     collect = _Collect()
     app.log.addHandler(collect)
     _ACTIVE = session
@@ -678,7 +682,7 @@ def _grade_batch(course_dir, assignment, options, timings, pool, command, warnin
         report = _batch_report(course_dir, assignment, coursedir, trusted, session, submissions, collect.records,
                                ungradable)
     report.update(sandbox=command.kind, sandbox_warning=warning, jobs=jobs, nbgrader_exit_code=exit_code,
-                  limits=limits.as_dict())
+                  limits=limits.as_dict(), gradebook=_shown_url(coursedir.db_url))
     timings.parts["sandbox wall (sum over notebooks)"] = session.sandbox_seconds
     timings.parts["learner CPU (sum over notebooks)"] = session.sandbox_cpu
     timings.parts["first sandbox ready after"] = min(pool.ready_seconds) if pool.ready_seconds else None
@@ -686,6 +690,36 @@ def _grade_batch(course_dir, assignment, options, timings, pool, command, warnin
     report["timings"] = {"total": time.perf_counter() - timings.started, **timings.parts}
     report["sandbox_prewarm"] = pool.prewarm
     return report
+
+
+def _shown_url(db_url: str) -> str:
+    """The gradebook's URL for a summary line: a SQLite file by its path, others without a password."""
+    from sqlalchemy.engine import make_url
+    url = make_url(db_url)
+    return url.database if url.drivername.startswith("sqlite") else url.render_as_string(hide_password=True)
+
+
+def ensure_students(coursedir, students: list[str]) -> None:
+    """Create the gradebook's missing student rows up front, tolerating another writer.
+
+    nbgrader's Autograde creates each student with find-then-insert. Two graders running at once
+    (two assignments, same students) on a PostgreSQL gradebook can both miss the row and both
+    insert it; the second insert fails and nbgrader drops that student's submission. Here the
+    loser of that race finds the row on its second look; Autograde then only updates it.
+    """
+    from nbgrader.api import Gradebook, InvalidEntry, MissingEntry
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        for student in students:
+            for _ in range(2):
+                try:
+                    gb.find_student(student)
+                    break
+                except MissingEntry:
+                    try:
+                        gb.add_student(student)
+                        break
+                    except InvalidEntry:        # inserted meanwhile by another grader (rolled back)
+                        continue
 
 
 def _working_files(folder: str, ignore: list[str], exclude: list[str]) -> list[tuple[str, str]]:

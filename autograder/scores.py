@@ -22,10 +22,11 @@ def graded_cells(assignment: str, course_dir: Path = ROOT) -> list[tuple[str, fl
     return cells
 
 
-def score_rows(assignment: str, course_dir: Path = ROOT) -> dict[str, dict[str, float | None]]:
-    """student -> {grade_id: score, or None while it waits for manual grading}."""
+def score_rows(assignment: str, course_dir: Path = ROOT, db_url: str | None = None) -> dict[str, dict[str, float | None]]:
+    """student -> {grade_id: score, or None while it waits for manual grading}; from the course's
+    SQLite gradebook unless ``db_url`` names another."""
     rows: dict[str, dict] = {}
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+    with Gradebook(db_url or f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
         try:
             submissions = gb.assignment_submissions(assignment)
         except MissingEntry:
