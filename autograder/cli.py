@@ -1,4 +1,5 @@
-"""`autograder` command line: build the course, stage sample submissions, grade them, print scores."""
+"""`autograder` command line: build the course, stage sample submissions, grade them, print scores,
+write the student bundle."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment", nargs="*")
     p = sub.add_parser("catalogue", help="run every catalogued mistake through the declared checks and tabulate")
     p.add_argument("assignment", nargs="*")
+    p = sub.add_parser("bundle", help="write what students get (release notebooks, the check package, a README) into DIR")
+    p.add_argument("dir", type=Path, metavar="DIR")
+    p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
     from .grade_command import add_parser as add_grade_parser
     add_grade_parser(sub)
     args = parser.parse_args(argv)
@@ -28,6 +33,15 @@ def main(argv: list[str] | None = None) -> int:
         return main_from_cli(args, args.course_dir, argv)
     chosen = args.assignment or assignments(args.course_dir)
 
+    if args.command == "bundle":
+        from .bundle import BundleError, write_bundle
+        try:
+            written = write_bundle(args.dir, args.assignment or None, args.course_dir, force=args.force)
+        except BundleError as e:
+            print(f"autograder bundle: {e}", file=sys.stderr)
+            return 2
+        print(f"{args.dir}: {len(written)} files for students (README.md says how to start)")
+        return 0
     if args.command == "build":
         from .build import build
         build(chosen, args.course_dir)
