@@ -47,3 +47,24 @@ def test_the_warning_was_real(caplog):
     with caplog.at_level(logging.WARNING):
         import_item("nbgrader.preprocessors.ClearHiddenTests")(config=Config(HTMLExporter().default_config))
     assert [r for r in caplog.records if "display_data_priority" in r.getMessage()]
+
+
+def test_instructor_config_points_formgrader_at_the_course(tmp_path, monkeypatch):
+    """jupyterhub/instructor_nbgrader_config.py as ~/.jupyter/nbgrader_config.py: Formgrader,
+    started in the home directory, finds the course at ~/rnn-course with its configuration."""
+    home = tmp_path / "instructor"
+    (home / ".jupyter").mkdir(parents=True)
+    (home / "rnn-course").mkdir()
+    (home / "rnn-course" / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
+    (home / ".jupyter" / "nbgrader_config.py").write_text(
+        (ROOT / "jupyterhub" / "instructor_nbgrader_config.py").read_text())
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("JUPYTER_CONFIG_DIR", raising=False)
+    monkeypatch.chdir(home)
+    formgrader = FormgradeExtension()
+    formgrader.root_dir = str(home)
+    formgrader.initialize([])
+    assert formgrader.coursedir.root == str(home / "rnn-course")
+    assert formgrader.url_prefix == "rnn-course"
+    shown = json.loads(json.dumps(formgrader.config))
+    assert "autograder.feedback.HideHiddenTests" in shown["GenerateFeedback"]["preprocessors"]
