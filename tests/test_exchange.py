@@ -8,7 +8,11 @@ Formgrader does it), `nbgrader generate_feedback`, `nbgrader release_feedback`, 
 Three students, each with a home directory of their own (HOME, working directory, ~/.jupyter):
 alice hands in a partly wrong notebook, bob hands in an untouched copy and then a correct one
 (the later one must be graded), carol hands in a correct notebook after the due date. Every
-command must run without a warning: these are the commands of every week of a course.
+command must run without a warning (these are the commands of every week of a course), except
+two that report real events: nbgrader's note that carol is late, and bob's being told that his
+first submission has no feedback. Each student is named by ``c.CourseDirectory.student_id`` in
+their ~/.jupyter/nbgrader_config.py, since one OS user plays all three here; on a hub nbgrader
+takes the user name.
 """
 from __future__ import annotations
 
