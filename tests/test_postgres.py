@@ -99,8 +99,15 @@ def graded(course):
     return course_dir, url, ta
 
 
-def test_two_graders_and_a_teaching_assistant_lose_nothing(graded):
-    course_dir, url, ta = graded
+# One test for the expensive fixtures: under pytest -n 2 (xdist 3.8 with pytest 9 does not honour
+# xdist_group) a second test could build them again on the other worker.
+def test_postgres_gradebook(course, graded):
+    two_graders_and_a_teaching_assistant_lose_nothing(*graded)
+    formgrader_feedback_and_export_read_postgres(*graded)
+    concurrent_first_sightings_of_a_student_are_not_lost(course[1])
+
+
+def two_graders_and_a_teaching_assistant_lose_nothing(course_dir, url, ta):
     assert ta["student added while grading"]
     assert ta.get("grade"), "the written answer was not graded while autograder grade was running"
     for a in ASSIGNMENTS:
@@ -119,11 +126,10 @@ def test_two_graders_and_a_teaching_assistant_lose_nothing(graded):
         assert gb.find_comment("written_dynamics", ASSIGNMENTS[0], ASSIGNMENTS[0], "sample_buggy").manual_comment == COMMENT
 
 
-def test_formgrader_feedback_and_export_read_postgres(graded):
+def formgrader_feedback_and_export_read_postgres(course_dir, url, ta):
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
-    course_dir, url, _ = graded
     # Formgrader's pages are drawn from NbGraderAPI, over the configured gradebook
     exchange = course_dir.parent / "exchange"
     exchange.mkdir(exist_ok=True)
@@ -151,12 +157,11 @@ def test_formgrader_feedback_and_export_read_postgres(graded):
             assert exported[(a, student)] == pytest.approx(sum(v for v in row.values() if v is not None)), (a, student)
 
 
-def test_concurrent_first_sightings_of_a_student_are_not_lost(course):
+def concurrent_first_sightings_of_a_student_are_not_lost(url):
     """Two graders meeting a new student at once both try to insert the row; the loser must find
     it instead of failing (nbgrader would then drop that student's submission)."""
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
-    _, url = course
     coursedir = CourseDirectory(config=Config({"CourseDirectory": {"db_url": url, "course_id": "rnn-course"}}))
     newcomers = [f"newcomer_{i:02d}" for i in range(40)]
     errors, start = [], threading.Barrier(2)
