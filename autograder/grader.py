@@ -681,8 +681,9 @@ def _grade_batch(course_dir, assignment, options, timings, pool, command, warnin
     with timings.measure("reading scores back"):
         report = _batch_report(course_dir, assignment, coursedir, trusted, session, submissions, collect.records,
                                ungradable)
+    from .scores import shown_db_url
     report.update(sandbox=command.kind, sandbox_warning=warning, jobs=jobs, nbgrader_exit_code=exit_code,
-                  limits=limits.as_dict(), gradebook=_shown_url(coursedir.db_url))
+                  limits=limits.as_dict(), gradebook=shown_db_url(coursedir.db_url))
     timings.parts["sandbox wall (sum over notebooks)"] = session.sandbox_seconds
     timings.parts["learner CPU (sum over notebooks)"] = session.sandbox_cpu
     timings.parts["first sandbox ready after"] = min(pool.ready_seconds) if pool.ready_seconds else None
@@ -690,13 +691,6 @@ def _grade_batch(course_dir, assignment, options, timings, pool, command, warnin
     report["timings"] = {"total": time.perf_counter() - timings.started, **timings.parts}
     report["sandbox_prewarm"] = pool.prewarm
     return report
-
-
-def _shown_url(db_url: str) -> str:
-    """The gradebook's URL for a summary line: a SQLite file by its path, others without a password."""
-    from sqlalchemy.engine import make_url
-    url = make_url(db_url)
-    return url.database if url.drivername.startswith("sqlite") else url.render_as_string(hide_password=True)
 
 
 def ensure_students(coursedir, students: list[str]) -> None:

@@ -22,11 +22,30 @@ def graded_cells(assignment: str, course_dir: Path = ROOT) -> list[tuple[str, fl
     return cells
 
 
+def course_db_url(course_dir: Path = ROOT) -> str:
+    """The course's gradebook as nbgrader finds it: ``c.CourseDirectory.db_url`` in its
+    nbgrader_config.py (PostgreSQL, say), else gradebook.db in the course directory."""
+    from traitlets.config.loader import PyFileConfigLoader
+    course_dir = Path(course_dir).resolve()
+    url = None
+    if (course_dir / "nbgrader_config.py").exists():
+        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
+        url = cfg.CourseDirectory.get("db_url")
+    return url or f"sqlite:///{course_dir / 'gradebook.db'}"
+
+
+def shown_db_url(db_url: str) -> str:
+    """A gradebook URL for people: a SQLite file by its path, others without a password."""
+    from sqlalchemy.engine import make_url
+    url = make_url(db_url)
+    return url.database if url.drivername.startswith("sqlite") else url.render_as_string(hide_password=True)
+
+
 def score_rows(assignment: str, course_dir: Path = ROOT, db_url: str | None = None) -> dict[str, dict[str, float | None]]:
-    """student -> {grade_id: score, or None while it waits for manual grading}; from the course's
-    SQLite gradebook unless ``db_url`` names another."""
+    """student -> {grade_id: score, or None while it waits for manual grading}, from ``db_url``
+    (default: the course's gradebook)."""
     rows: dict[str, dict] = {}
-    with Gradebook(db_url or f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+    with Gradebook(db_url or course_db_url(course_dir)) as gb:
         try:
             submissions = gb.assignment_submissions(assignment)
         except MissingEntry:
@@ -43,7 +62,7 @@ def score_rows(assignment: str, course_dir: Path = ROOT, db_url: str | None = No
 def print_scores(assignment: str, course_dir: Path = ROOT, console: Console | None = None) -> dict:
     cells = graded_cells(assignment, course_dir)
     rows = score_rows(assignment, course_dir)
-    table = Table(title=f"{assignment}: points per question (gradebook {course_dir / 'gradebook.db'})")
+    table = Table(title=f"{assignment}: points per question (gradebook {shown_db_url(course_db_url(course_dir))})")
     table.add_column("question")
     table.add_column("max", justify="right")
     for student in rows:

@@ -152,9 +152,12 @@ def formgrader_feedback_and_export_read_postgres(course_dir, url, ta):
     with open(course_dir / "grades.csv", newline="") as f:
         exported = {(r["assignment"], r["student_id"]): float(r["score"]) for r in csv.DictReader(f)}
     for a in ASSIGNMENTS:
-        rows = score_rows(a, course_dir, db_url=url)
+        rows = score_rows(a, course_dir)          # the course's configured gradebook: PostgreSQL
         for student, row in rows.items():
             assert exported[(a, student)] == pytest.approx(sum(v for v in row.values() if v is not None)), (a, student)
+    table = subprocess.run([AUTOGRADER, "--course-dir", str(course_dir), "scores", ASSIGNMENTS[0]], env=tool_env(),
+                           capture_output=True, text=True, check=True).stdout
+    assert "postgresql" in table and "sample_buggy" in table
 
 
 def concurrent_first_sightings_of_a_student_are_not_lost(url):
