@@ -22,7 +22,10 @@ from ..course import ROOT, assignments
 # list when modules move: tests/test_bundle.py fails when something in it imports a module left out.
 LEARNER_MODULES = [
     "autograder/__init__.py",     # exports check, case_inputs, expected_output
-    "autograder/checks/",         # the check API, its sentences, the comparison, declarations, cells
+    "autograder/checks/__init__.py",
+    "autograder/checks/api.py",       # check(fn, "name", cases=[...]), case_inputs
+    "autograder/checks/messages.py",  # every learner-facing sentence of a check
+    "autograder/checks/compare.py",   # what differs, where, by how much
     "autograder/exercises/",      # the exercise registry: inputs, references, tolerances, mistakes
 ]
 
