@@ -103,10 +103,9 @@ def print_report(assignment: str, course_dir: Path = ROOT) -> list[Outcome]:
         per_function.add_row(name, f"{hit}/{total}", f"{100 * hit / total:.0f}%")
     console.print(per_function)
     exceptions = [r for r in rows if r.exception]
-    if exceptions:
-        console.print("Justified exceptions (the visible cases may miss these):")
-        for r in exceptions:
-            console.print(f"  {r.exercise}: {r.mistake}: {r.exception}")
+    console.print(f"Justified exceptions (mistakes the visible cases may miss): {len(exceptions) or 'none'}")
+    for r in exceptions:
+        console.print(f"  {r.exercise}: {r.mistake}: {r.exception}")
     console.print(f"{len(rows)} mistakes; public cases reject {sum(r.public_rejects for r in rows)}, "
                   f"hidden cases reject {sum(r.hidden_rejects for r in rows)}, "
                   f"all cases reject {sum(r.rejects for r in rows)}, named {sum(r.named for r in rows)}")

@@ -286,7 +286,7 @@ def _variant(**flags):
 register(Exercise(
     name="birnn_forward", assignment=A,
     args=("x", "h0", "fwd", "bwd", "lengths", "nonlinearity"), outputs=("out", "h_n"),
-    shapes={"out": "(B, T, 2H)", "h_n": "(2, B, H)"},
+    shapes={"out": "(B, T, 2H)", "h_n": "(2, B, H)"}, builds_on=("reverse_padded",),
     make_inputs=_birnn_inputs, reference=_birnn_torch,
     mistakes=(
         # the layer itself (full-length batches show these)

@@ -435,7 +435,7 @@ def _sdpa_variant(Q, K, V, mask=None, causal=False, *, scale="sqrt", tril_k=0, u
     B, Tq, d = Q.shape
     S = K.shape[1]
     s = t(Q) @ t(K).transpose(1, 2)
-    s = s / {"sqrt": math.sqrt(d), "d": d, "none": 1.0}[scale]
+    s = s / {"sqrt": math.sqrt(d), "d": d, "none": 1.0, "dv": math.sqrt(V.shape[-1])}[scale]
     allowed = torch.ones(B, Tq, S, dtype=torch.bool)
     if mask is not None and mask_mode != "ignore":
         m = _b(mask)
@@ -472,6 +472,8 @@ register(Exercise(
         _mistake("no 1/sqrt(d) scaling", "Divide the scores Q K^T by sqrt(d), d = Q.shape[-1]: dot products of "
                  "d-dimensional vectors grow like sqrt(d) and would saturate the softmax.", _sv(scale="none")),
         _mistake("scaled by 1/d instead of 1/sqrt(d)", "The scale is 1/sqrt(d), not 1/d.", _sv(scale="d")),
+        _mistake("scaled by the value size 1/sqrt(dv)", "d is the size of the queries and keys, Q.shape[-1]; "
+                 "the values' size dv = V.shape[-1] plays no part in the scale.", _sv(scale="dv")),
         _mistake("causal mask excludes the diagonal", "Query i may attend keys j <= i, itself included: "
                  "np.tril(np.ones((Tq, S), dtype=bool)), k = 0. With j < i the first query sees nothing.",
                  _sv(tril_k=-1)),

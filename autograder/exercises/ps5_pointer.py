@@ -498,6 +498,9 @@ register(Exercise(
         Mistake("a large negative number instead of -inf", "Chosen positions must be exactly -inf (their "
                 "probability is exactly 0); -1e9 and the like leave finite log-probabilities.",
                 lambda scores, chosen: _masked_log_probs(np.where(chosen, -1e9, scores), np.zeros_like(chosen))),
+        Mistake("chosen positions filled with 0", "A log-probability of 0 means probability 1: chosen positions "
+                "are exactly -inf (probability 0), after normalising the free ones.",
+                lambda scores, chosen: np.where(chosen, 0.0, _masked_log_probs(scores, chosen))),
         Mistake("no maximum subtracted (overflow)", "exp(1000) overflows to inf and inf/inf is NaN: subtract "
                 "each row's largest free score before np.exp (log-sum-exp).", _naive_log_softmax),
         Mistake("log of the softmax (underflow)", "A probability below 1e-308 rounds to 0 and log(0) = -inf. "
