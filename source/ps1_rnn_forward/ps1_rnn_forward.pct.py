@@ -25,8 +25,8 @@
 # **How this notebook works.**
 # * Cells that start with `def ...` and contain `raise NotImplementedError()` are yours: replace
 #   that line with your code. Write **numpy only**; PyTorch is used by the checks, not by you.
-# * Each of your functions is followed by a locked test cell that calls `check(...)`. It runs your
-#   function on a few cases and compares the result with PyTorch. When something differs it tells
+# * Each of your functions is followed by locked test cells that call `check(...)`. They run your
+#   function on a few cases and compare the result with PyTorch. When something differs it tells
 #   you which output, at which index, what was expected and what you returned, and, when your
 #   output matches a mistake that many learners make, the name of that mistake.
 # * Conventions for the whole course: **batch first and row vectors**. A batch of sequences is

@@ -27,8 +27,8 @@
 # **How this notebook works.**
 # * Cells that start with `def ...` and contain `raise NotImplementedError()` are yours: replace
 #   that line with your code. Write **numpy only**; PyTorch is used by the checks, not by you.
-# * Each of your functions is followed by a locked test cell that calls `check(...)`. It runs your
-#   function on a few cases and compares the result with PyTorch holding the same weights. When
+# * Each of your functions is followed by locked test cells that call `check(...)`. They run your
+#   function on a few cases and compare the result with PyTorch holding the same weights. When
 #   something differs it tells you which output, at which index, what was expected and what you
 #   returned, and, when your output matches a mistake that many learners make, its name.
 # * Course conventions: **batch first and row vectors**. `x` is `(B, T, D)`, a hidden state is
@@ -374,8 +374,9 @@ check(reverse_padded, "reverse_padded", cases=[
 # apply rule 3 and pick the final states. Raise `ValueError` for invalid `lengths`,
 # `nonlinearity` or `h0` shape.
 #
-# Two test cells follow. The first (16 points) uses full-length batches only (`lengths=None`);
-# the second (20 points) gives `lengths`. Get the first one to pass before you worry about
+# Four test cells follow. The first two (`test_birnn_forward_core` and `_edges`, 8 points each)
+# use full-length batches only (`lengths=None`); the other two (`test_birnn_forward_lengths_masks`
+# and `_edges`, 10 points each) give `lengths`. Get the first two to pass before you worry about
 # padding.
 
 # %% nbgrader={"grade": false, "grade_id": "birnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}

@@ -30,7 +30,7 @@
 # **How this notebook works.**
 # * Cells that start with `def ...` and contain `raise NotImplementedError()` are yours. Replace
 #   that line with **numpy** code. PyTorch appears only in the checks and in the demonstrations.
-# * After each function comes a locked cell of `check(...)` calls. They run your function on a few
+# * After each function come locked cells of `check(...)` calls. They run your function on a few
 #   cases and compare it with PyTorch (`torch.softmax`, `F.scaled_dot_product_attention`,
 #   `nn.GRUCell`, `nn.Linear`, ...). When they differ, the message names the output, the index,
 #   the expected and the returned values and, if your output matches a mistake many learners make,
@@ -55,7 +55,7 @@
 #
 # ```python
 # from autograder import case_inputs
-# case = {"B": 2, "S": 5, "mask": 'full', "empty_rows": 1, "seed": 7}
+# case = {"B": 2, "S": 5, "mask": "full", "empty_rows": 1, "seed": 7}
 # inputs = case_inputs("masked_softmax", case)      # a dict: argument name -> value
 # check(masked_softmax, "masked_softmax", cases=[case])
 # ```

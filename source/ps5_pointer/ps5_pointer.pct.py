@@ -41,8 +41,8 @@
 # | 4 | two written answers about the sorting demo (trained in PyTorch, decoded by your code) | 10 + 10 |
 #
 # **How this notebook works** (as in the earlier problem sets). Cells with
-# `raise NotImplementedError()` are yours; write **numpy only**. The locked `check(...)` cell after
-# each function compares it with PyTorch on a few cases and names the mistake when your output
+# `raise NotImplementedError()` are yours; write **numpy only**. The locked `check(...)` cells after
+# each function compare it with PyTorch on a few cases and names the mistake when your output
 # matches a common one. Batch first and row vectors throughout; functions never modify their
 # inputs, return new arrays whose float dtype follows the inputs, and raise `ValueError` for
 # invalid arguments.
@@ -672,7 +672,7 @@ check(pointer_beam_search, "pointer_beam_search", cases=[
     {"B": 2, "N": 3, "D": 2, "H": 3, "A": 2, "seed": 162, "beam_width": 6},
     {"B": 2, "N": 4, "D": 3, "H": 4, "A": 3, "seed": 163, "beam_width": 30},
     {"B": 3, "N": 6, "D": 2, "H": 4, "A": 4, "seed": 165, "beam_width": 1},
-    {"B": 3, "N": 7, "D": 3, "H": 5, "A": 4, "seed": 166, "beam_width": 5},
+    {"B": 3, "N": 7, "D": 3, "H": 5, "A": 4, "seed": 366, "beam_width": 5},
 ])
 ### BEGIN HIDDEN TESTS
 check(pointer_beam_search, "pointer_beam_search", cases=[
@@ -699,7 +699,7 @@ check(pointer_beam_search, "pointer_beam_search", cases=[
 check(pointer_beam_search, "pointer_beam_search", cases=[
     {"B": 2, "N": 4, "D": 2, "H": 4, "A": 3, "beam_width": 3, "score_scale": 10000.0, "seed": 301},
     {"B": 1, "N": 1, "D": 1, "H": 2, "A": 1, "seed": 161, "beam_width": 3},
-    {"B": 1, "N": 5, "D": 2, "H": 5, "A": 4, "seed": 224, "beam_width": 120},
+    {"B": 1, "N": 5, "D": 2, "H": 5, "A": 4, "seed": 624, "beam_width": 120},
     {"B": 2, "N": 3, "D": 2, "H": 3, "A": 2, "seed": 168, "beam_width": 0, "expect": "ValueError"},
 ])
 ### BEGIN HIDDEN TESTS
