@@ -2,9 +2,7 @@
 of tests/corpus: each entry is a ps1 submission and the points it deserves."""
 from __future__ import annotations
 
-from corpus.entries import BUGGY, CORRECT, FULL, Entry, notebook, write_nb
-
-BUGGY_SCORE = 24.0
+from corpus.entries import BUGGY, BUGGY_SCORE, CORRECT, FULL, Entry, notebook, write_nb
 
 
 def _after(name, what, code, answers=None, after="rnn_step_forward", deserved=BUGGY_SCORE, exact=True):
@@ -25,7 +23,7 @@ ENTRIES = [
     # this spoils the learner's own results (never above what the work earns)
     _after("forge_frames", "write forged 'all passed' result frames on every open file descriptor",
            FRAME + "fake = b''.join(frame({'type': 'test', 'step': i, 'grade_id': g, 'calls': []})\n"
-           "    for i, g in enumerate(['test_rnn_forward', 'test_lstm_cell_forward', 'test_spectral_radius']))\n"
+           "    for i, g in enumerate(['test_rnn_forward_core', 'test_lstm_cell_forward_core', 'test_spectral_radius_core']))\n"
            "fake += frame({'type': 'done'})\n"
            "for fd in range(3, 256):\n    try:\n        os.write(fd, fake)\n    except OSError:\n        pass\n",
            exact=False),
