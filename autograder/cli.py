@@ -1,5 +1,5 @@
 """`autograder` command line: build the course, stage sample submissions, grade them, print
-scores, tabulate the catalogue. Every subcommand's arguments are here; every subcommand works on
+scores, tabulate the catalogue, write the student bundle. Every subcommand's arguments are here; every subcommand works on
 the course directory: the current directory, or --course-dir (as nbgrader)."""
 from __future__ import annotations
 
@@ -99,6 +99,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("assignment", nargs="*")
     s = sub.add_parser("catalogue", help="run every catalogued mistake through the declared checks and tabulate")
     s.add_argument("assignment", nargs="*")
+    s = sub.add_parser("bundle", help="write what students get (release notebooks, the check package, a README) into DIR")
+    s.add_argument("dir", type=Path, metavar="DIR")
+    s.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
+    s.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
     add_grade_parser(sub)
     return p
 
@@ -110,7 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         from .grade.command import main_from_cli
         return main_from_cli(args, course_dir, args.course_dir is not None, exit_fast=argv is None)
     chosen = args.assignment or assignments(course_dir)
-    if args.command == "build":
+    if args.command == "bundle":
+        from .authoring.bundle import BundleError, write_bundle
+        try:
+            written = write_bundle(args.dir, chosen, course_dir, force=args.force)
+        except BundleError as e:
+            print(f"autograder bundle: {e}", file=sys.stderr)
+            return 2
+        print(f"{args.dir}: {len(written)} files for students (README.md says how to start)")
+    elif args.command == "build":
         from .authoring.build import build
         build(chosen, course_dir)
     elif args.command == "samples":

@@ -44,3 +44,22 @@ def nbgrader(*args: str, course_dir: Path = ROOT, check: bool = True, capture: b
     """Run a real `nbgrader` command in a course directory with this interpreter."""
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_dir, env=tool_env(),
                           check=check, text=True, capture_output=capture)
+
+
+def course_db_url(course_dir: Path) -> str:
+    """The course's gradebook as nbgrader finds it: ``c.CourseDirectory.db_url`` in its
+    nbgrader_config.py (PostgreSQL, say), else gradebook.db in the course directory."""
+    from traitlets.config.loader import PyFileConfigLoader
+    course_dir = Path(course_dir).resolve()
+    url = None
+    if (course_dir / "nbgrader_config.py").exists():
+        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
+        url = cfg.CourseDirectory.get("db_url")
+    return url or f"sqlite:///{course_dir / 'gradebook.db'}"
+
+
+def shown_db_url(db_url: str) -> str:
+    """A gradebook URL for people: a SQLite file by its path, others without a password."""
+    from sqlalchemy.engine import make_url
+    url = make_url(db_url)
+    return url.database if url.drivername.startswith("sqlite") else url.render_as_string(hide_password=True)

@@ -24,3 +24,7 @@ def test_source_notebook_executes(path, monkeypatch):
     print(f"{path.name}: {time.perf_counter() - start:.1f} s")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # a figure drawn with a font that lacks its glyphs shows empty boxes; matplotlib only warns
+    stderr = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                     if o.output_type == "stream" and o.get("name") == "stderr")
+    assert not ("Glyph" in stderr and "missing" in stderr), f"a figure lacks glyphs on this machine:\n{stderr[:500]}"

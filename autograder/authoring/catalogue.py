@@ -1,8 +1,9 @@
 """How hard the declared checks bite: run every catalogued mistake through the declared cases.
 
-``autograder catalogue`` prints, for every graded function, how many of its catalogued mistakes the
-public cases reject, how many all cases (public and hidden) reject, and whether the message names
-the mistake. The tests assert the same facts.
+``autograder catalogue`` prints, for every graded function, which of its catalogued mistakes the
+public cases alone reject and which the hidden cases alone reject, whether the message names the
+mistake, the per-function rate of visible rejection, and the justified exceptions (mistakes the
+visible cases cannot reject, with the reason stored on the mistake). The tests assert the same facts.
 """
 from __future__ import annotations
 
@@ -56,8 +57,10 @@ class Outcome:
     exercise: str
     mistake: str
     public_rejects: bool
+    hidden_rejects: bool
     rejects: bool        # rejected by some declared case (public or hidden)
     named: bool          # some rejecting message names the mistake
+    exception: str = ""  # why the public cases may miss it (Mistake.public_exception)
 
 
 def _verdict(ex, fn, case) -> str | None:
@@ -78,9 +81,19 @@ def outcomes(assignment: str, course_dir: Path = ROOT) -> list[Outcome]:
             pub = [_verdict(ex, fn, c) for c in public]
             hid = [_verdict(ex, fn, c) for c in hidden]
             said = [m for m in pub + hid if m]
-            rows.append(Outcome(ex.name, mistake.name, any(pub), bool(said),
-                                any(messages.likely_mistake(mistake.name, mistake.hint) in m for m in said)))
+            rows.append(Outcome(ex.name, mistake.name, any(pub), any(hid), bool(said),
+                                any(messages.likely_mistake(mistake.name, mistake.hint) in m for m in said),
+                                mistake.public_exception))
     return rows
+
+
+def visible_rates(rows: list[Outcome]) -> dict[str, tuple[int, int]]:
+    """function -> (mistakes the public cases reject, mistakes catalogued)."""
+    rates: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        hit, total = rates.get(r.exercise, (0, 0))
+        rates[r.exercise] = (hit + r.public_rejects, total + 1)
+    return rates
 
 
 def print_report(assignment: str, course_dir: Path = ROOT) -> list[Outcome]:
@@ -88,14 +101,26 @@ def print_report(assignment: str, course_dir: Path = ROOT) -> list[Outcome]:
     from rich.table import Table
 
     rows = outcomes(assignment, course_dir)
+    rates = visible_rates(rows)
     table = Table(title=f"{assignment}: catalogued mistakes against the declared checks")
-    for col in ("function", "mistake", "public cases reject", "all cases reject", "named in feedback"):
+    for col in ("function", "mistake", "public cases reject", "hidden cases reject", "named in feedback"):
         table.add_column(col)
     yes = lambda b: "yes" if b else "[red]no[/red]"
     for r in rows:
-        table.add_row(r.exercise, r.mistake, yes(r.public_rejects), yes(r.rejects), yes(r.named))
+        table.add_row(r.exercise, r.mistake, yes(r.public_rejects), yes(r.hidden_rejects), yes(r.named))
     console = Console(width=160)
     console.print(table)
+    per_function = Table(title=f"{assignment}: share of each function's mistakes the visible cases reject")
+    for col in ("function", "public cases reject", "rate"):
+        per_function.add_column(col)
+    for name, (hit, total) in rates.items():
+        per_function.add_row(name, f"{hit}/{total}", f"{100 * hit / total:.0f}%")
+    console.print(per_function)
+    exceptions = [r for r in rows if r.exception]
+    console.print(f"Justified exceptions (mistakes the visible cases may miss): {len(exceptions) or 'none'}")
+    for r in exceptions:
+        console.print(f"  {r.exercise}: {r.mistake}: {r.exception}")
     console.print(f"{len(rows)} mistakes; public cases reject {sum(r.public_rejects for r in rows)}, "
+                  f"hidden cases reject {sum(r.hidden_rejects for r in rows)}, "
                   f"all cases reject {sum(r.rejects for r in rows)}, named {sum(r.named for r in rows)}")
     return rows

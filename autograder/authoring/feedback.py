@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from nbgrader.preprocessors import ClearHiddenTests
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from traitlets import List
 
 from ..checks.declarations import hidden_lines
 
@@ -36,6 +37,12 @@ def scrub_traceback(traceback: list[str], hidden: set[str]) -> list[str]:
 
 class HideHiddenTests(ClearHiddenTests):
     """ClearHiddenTests for feedback: also scrubs the hidden lines out of tracebacks."""
+
+    # nbconvert's HTMLExporter configures ``NbConvertBase.display_data_priority``, a base class of
+    # every preprocessor; nbgrader's preprocessors redeclare that trait without ``config=True``, so
+    # traitlets warns "Config option `display_data_priority` not recognized" for any of them run by
+    # generate_feedback (GetGrades alone declares it configurable). Declare it the way GetGrades does.
+    display_data_priority = List(GetGrades.class_traits()["display_data_priority"].default()).tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type == "code":

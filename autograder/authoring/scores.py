@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..checks.cells import grade_id, nbgrader_meta
-from ..course import ROOT, notebooks
+from ..course import ROOT, course_db_url, notebooks, shown_db_url
 
 
 def graded_cells(assignment: str, course_dir: Path = ROOT) -> list[tuple[str, float]]:
@@ -22,10 +22,11 @@ def graded_cells(assignment: str, course_dir: Path = ROOT) -> list[tuple[str, fl
     return cells
 
 
-def score_rows(assignment: str, course_dir: Path = ROOT) -> dict[str, dict[str, float | None]]:
-    """student -> {grade_id: score, or None while it waits for manual grading}."""
+def score_rows(assignment: str, course_dir: Path = ROOT, db_url: str | None = None) -> dict[str, dict[str, float | None]]:
+    """student -> {grade_id: score, or None while it waits for manual grading}, from ``db_url``
+    (default: the course's gradebook)."""
     rows: dict[str, dict] = {}
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+    with Gradebook(db_url or course_db_url(course_dir)) as gb:
         try:
             submissions = gb.assignment_submissions(assignment)
         except MissingEntry:
@@ -42,7 +43,7 @@ def score_rows(assignment: str, course_dir: Path = ROOT) -> dict[str, dict[str, 
 def print_scores(assignment: str, course_dir: Path = ROOT, console: Console | None = None) -> dict:
     cells = graded_cells(assignment, course_dir)
     rows = score_rows(assignment, course_dir)
-    table = Table(title=f"{assignment}: points per question (gradebook {course_dir / 'gradebook.db'})")
+    table = Table(title=f"{assignment}: points per question (gradebook {shown_db_url(course_db_url(course_dir))})")
     table.add_column("question")
     table.add_column("max", justify="right")
     for student in rows:

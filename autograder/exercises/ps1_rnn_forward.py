@@ -209,6 +209,10 @@ register(Exercise(
                 lambda **kw: (lambda o: (o[0], o[1][::-1].copy()))(_stacked(**kw))),
         Mistake("h0[0] used for every layer", "Layer l starts from h0[l].",
                 lambda **kw: _stacked_loop(**kw, h0_first_only=True)),
+        Mistake("initial state h0 ignored", "Start layer l from h0[l] when h0 is given; only h0=None means zeros.",
+                lambda **kw: _stacked(**{**kw, "h0": None})),
+        Mistake("nonlinearity argument ignored (always tanh)", "Pass nonlinearity on to every layer.",
+                lambda **kw: _stacked(**{**kw, "nonlinearity": "tanh"})),
     ),
 ))
 

@@ -215,6 +215,9 @@ register(Exercise(
                 "dh_all[:, t] plus the dh_prev that step t+1 sent back.", lambda **kw: _bptt_np(**kw, recurrent=False)),
         Mistake("dh_last ignored", "When dh_last is given it is extra gradient on the final state: start the "
                 "backward loop with carried = dh_last (h_last is h_all[:, -1]).", lambda **kw: _bptt_np(**kw, use_last=False)),
+        Mistake("initial state h0 ignored", "The state before step 0 is h0 when it is given (only h0=None "
+                "means zeros): it enters dW_hh through h_prev at t = 0.",
+                lambda **kw: _bptt_np(**{**kw, "h0": None})),
         Mistake("gradient into h0 missing", "dh0 is the dh_prev that the first step (t = 0) sends back, "
                 "even when h0 is None (then it is the gradient at the zero state).",
                 lambda **kw: _bptt_np(**kw, dh0="zeros")),
@@ -511,6 +514,8 @@ register(Exercise(
                 "per chunk and throw its dh0 away).", lambda **kw: _truncated(**kw, cut=False)),
         Mistake("state reset to zeros at every chunk", "Truncation cuts the gradient, not the forward pass: "
                 "chunk i+1 starts from the last state of chunk i.", lambda **kw: _truncated(**kw, restart="zeros")),
+        Mistake("initial state h0 ignored", "The first chunk starts from h0 when it is given; only h0=None "
+                "means zeros.", lambda **kw: _truncated(**{**kw, "h0": None})),
         Mistake("every chunk restarted from h0", "Only the first chunk starts from h0; later chunks start from "
                 "the previous chunk's last state.", lambda **kw: _truncated(**kw, restart="h0")),
         Mistake("the last, shorter chunk dropped", "When k does not divide T the last chunk has T % k steps "

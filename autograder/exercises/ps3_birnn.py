@@ -288,7 +288,7 @@ def _variant(**flags):
 register(Exercise(
     name="birnn_forward", assignment=A,
     args=("x", "h0", "fwd", "bwd", "lengths", "nonlinearity"), outputs=("out", "h_n"),
-    shapes={"out": "(B, T, 2H)", "h_n": "(2, B, H)"},
+    shapes={"out": "(B, T, 2H)", "h_n": "(2, B, H)"}, builds_on=("reverse_padded",),
     make_inputs=_birnn_inputs, reference=_birnn_torch,
     mistakes=(
         # the layer itself (full-length batches show these)
@@ -321,6 +321,8 @@ register(Exercise(
         Mistake("lengths ignored", "With lengths given, only the first lengths[b] steps of sequence b "
                 "exist (see the three rules above the exercise).",
                 lambda **kw: _bi(**{**kw, "lengths": None})),
+        Mistake("nonlinearity argument ignored (always tanh)", "Pass nonlinearity on to both directions.",
+                lambda **kw: _birnn_torch(**{**kw, "nonlinearity": "tanh"})),
     ),
 ))
 
@@ -351,6 +353,13 @@ register(Exercise(
         Mistake("the two directions share weights", "Each layer has its own forward and backward "
                 "parameters: layers[2l] and layers[2l+1].",
                 _stack_variant(birnn=lambda *a: _bi(*a, shared=True))),
+        Mistake("initial state h0 ignored", "Layer l's directions start from h0[2l] and h0[2l+1] when h0 is "
+                "given; only h0=None means zeros.", lambda **kw: _stacked_torch(**{**kw, "h0": None})),
+        Mistake("nonlinearity argument ignored (always tanh)", "Pass nonlinearity on to every layer.",
+                lambda **kw: _stacked_torch(**{**kw, "nonlinearity": "tanh"})),
+        Mistake("lengths ignored", "With lengths given, every layer runs only the first lengths[b] steps of "
+                "sequence b and leaves out 0 at the padded steps.",
+                lambda **kw: _stacked_torch(**{**kw, "lengths": None})),
     ),
 ))
 

@@ -103,6 +103,8 @@ def _softmax_inputs(case):
         mask = np.ones(S + 1, dtype=bool)
     else:
         raise ValueError(f"unknown mask kind {kind!r}")
+    if case.get("large") == "masked" and mask is not None:   # masked entries 1e4 above the allowed ones
+        scores = scores + 1e4 * ~np.broadcast_to(mask, shape)
     return dict(scores=scores, mask=mask)
 
 
@@ -317,9 +319,11 @@ register(Exercise(
 def _attend_inputs(case):
     r = CaseRandom(case)
     B, S, dv = case["B"], case["S"], case["dv"]
-    scores, values = r.normal(B, S, scale=2.0), r.normal(B, S, dv)
+    scores, values = r.normal(B, S, scale=2.0 * case.get("score_scale", 1.0)), r.normal(B, S, dv)
     kind, empty = case.get("mask", "none"), case.get("empty_rows", 0)
     mask = None if kind == "none" else _padding_mask(r, B, S, empty) if kind == "pad" else _random_mask(r, (B, S), empty)
+    if case.get("large") == "masked" and mask is not None:   # masked entries 1e4 above the allowed ones
+        scores = scores + 1e4 * ~mask
     return dict(scores=scores, values=values, mask=mask)
 
 
@@ -355,6 +359,17 @@ register(Exercise(
         _mistake("squeeze() without an axis", "np.squeeze() also drops the batch axis when B = 1; "
                  "index [:, 0, :] or squeeze(axis=1).",
                  lambda scores, values, mask: (lambda c, w: (np.squeeze(c), w))(*_attend(scores, values, mask))),
+        _mistake("fully masked row gives NaN", "A row with no True entry must give all-zero weights and a zero "
+                 "context, not 0/0 (masked_softmax's contract).",
+                 lambda scores, values, mask: (lambda w: (_weighted_sum(w, values), w))(
+                     _masked_softmax(scores, mask, nan_fix=False))),
+        _mistake("softmax without subtracting the maximum", "Scores of size 1e4 overflow np.exp: subtract each "
+                 "row's maximum over the allowed entries first (masked_softmax does it for you).",
+                 lambda scores, values, mask: (lambda w: (_weighted_sum(w, values), w))(_softmax_no_max(scores, mask))),
+        _mistake("maximum taken before masking", "A masked entry can be the row's maximum; fill masked entries "
+                 "with -inf first, then subtract the maximum of what is left.",
+                 lambda scores, values, mask: (lambda w: (_weighted_sum(w, values), w))(
+                     _softmax_max_before_mask(scores, mask))),
     ),
 ))
 
@@ -420,7 +435,7 @@ def _sdpa_variant(Q, K, V, mask=None, causal=False, *, scale="sqrt", tril_k=0, u
     B, Tq, d = Q.shape
     S = K.shape[1]
     s = t(Q) @ t(K).transpose(1, 2)
-    s = s / {"sqrt": math.sqrt(d), "d": d, "none": 1.0}[scale]
+    s = s / {"sqrt": math.sqrt(d), "d": d, "none": 1.0, "dv": math.sqrt(V.shape[-1])}[scale]
     allowed = torch.ones(B, Tq, S, dtype=torch.bool)
     if mask is not None and mask_mode != "ignore":
         m = _b(mask)
@@ -457,6 +472,8 @@ register(Exercise(
         _mistake("no 1/sqrt(d) scaling", "Divide the scores Q K^T by sqrt(d), d = Q.shape[-1]: dot products of "
                  "d-dimensional vectors grow like sqrt(d) and would saturate the softmax.", _sv(scale="none")),
         _mistake("scaled by 1/d instead of 1/sqrt(d)", "The scale is 1/sqrt(d), not 1/d.", _sv(scale="d")),
+        _mistake("scaled by the value size 1/sqrt(dv)", "d is the size of the queries and keys, Q.shape[-1]; "
+                 "the values' size dv = V.shape[-1] plays no part in the scale.", _sv(scale="dv")),
         _mistake("causal mask excludes the diagonal", "Query i may attend keys j <= i, itself included: "
                  "np.tril(np.ones((Tq, S), dtype=bool)), k = 0. With j < i the first query sees nothing.",
                  _sv(tril_k=-1)),
@@ -564,9 +581,10 @@ def decoder_module(params) -> BahdanauDecoder:
     return dec.double()
 
 
-def _decoder_params(r: CaseRandom, E, H, K, Ad, V, out_scale=1.0):
+def _decoder_params(r: CaseRandom, E, H, K, Ad, V, out_scale=1.0, score_scale=1.0):
+    """``score_scale`` multiplies v: the attention scores then reach ~score_scale (1e4 in the stability cases)."""
     return {"W_s": r.normal(H, Ad, scale=1 / math.sqrt(H)), "W_e": r.normal(K, Ad, scale=1 / math.sqrt(K)),
-            "v": r.normal(Ad),
+            "v": r.normal(Ad, scale=score_scale),
             "gru": {"W_x": r.weight(H, E + K, 3 * H), "W_h": r.weight(H, H, 3 * H),
                     "b_x": r.weight(H, 3 * H), "b_h": r.weight(H, 3 * H)},
             "W_out": r.normal(H + K, V, scale=out_scale / math.sqrt(H + K)), "b_out": r.normal(V, scale=0.5)}
@@ -581,7 +599,8 @@ def _step_inputs(case):
     r = CaseRandom(case)
     B, S, E, H, K, Ad, V = (case[k] for k in ("B", "S", "E", "H", "K", "A", "V"))
     return dict(y_prev=r.normal(B, E), s_prev=r.normal(B, H, scale=0.5), enc_out=r.normal(B, S, K),
-                enc_mask=_enc_mask(r, case, B, S), params=_decoder_params(r, E, H, K, Ad, V))
+                enc_mask=_enc_mask(r, case, B, S),
+                params=_decoder_params(r, E, H, K, Ad, V, score_scale=case.get("score_scale", 1.0)))
 
 
 def _step(y_prev, s_prev, enc_out, enc_mask, params):
@@ -590,12 +609,17 @@ def _step(y_prev, s_prev, enc_out, enc_mask, params):
 
 
 def _step_np(y_prev, s_prev, enc_out, enc_mask, params, *, query="s_prev", swap_attn=False, gru_ctx=True,
-             gru_order="yc", out_state="s", out_ctx=True, out_order="sc", use_mask=True):
+             gru_order="yc", out_state="s", out_ctx=True, out_order="sc", use_mask=True, softmax="ok"):
     """The decoder step in float64 numpy, with one known mistake switched on."""
     P = params
     W_s, W_e = (P["W_e"], P["W_s"]) if swap_attn else (P["W_s"], P["W_e"])
     scores = _additive_np(s_prev, enc_out, W_s, W_e, P["v"])
-    w = _masked_softmax(scores, enc_mask if use_mask else None)
+    if softmax == "nan":          # a fully masked row left at 0/0
+        w = _masked_softmax(scores, enc_mask if use_mask else None, nan_fix=False)
+    elif softmax == "naive":      # no maximum subtracted
+        w = _softmax_no_max(scores, enc_mask if use_mask else None)
+    else:
+        w = _masked_softmax(scores, enc_mask if use_mask else None)
     ctx = np.einsum("bs,bsk->bk", w, enc_out)
     c_in = ctx if gru_ctx else np.zeros_like(ctx)
     x = np.concatenate([y_prev, c_in] if gru_order == "yc" else [c_in, y_prev], axis=-1)
@@ -638,6 +662,10 @@ register(Exercise(
                  _dv(swap_attn=True)),
         _mistake("enc_mask ignored", "Padded source positions (enc_mask False) must get weight 0.",
                  _dv(use_mask=False)),
+        _mistake("fully masked row gives NaN", "A source with no real position (enc_mask all False) gets zero "
+                 "weights and a zero context, never 0/0.", _dv(softmax="nan")),
+        _mistake("softmax without subtracting the maximum", "Attention scores of size 1e4 overflow np.exp: "
+                 "subtract each row's maximum first (attend and masked_softmax do).", _dv(softmax="naive")),
     ),
 ))
 
@@ -648,7 +676,8 @@ def _greedy_inputs(case):
     B, S, E, H, K, Ad, V = (case[k] for k in ("B", "S", "E", "H", "K", "A", "V"))
     return dict(enc_out=r.normal(B, S, K), enc_mask=_enc_mask(r, case, B, S),
                 s0=r.normal(B, H, scale=0.5) if case.get("s0", True) else None,
-                embedding=r.normal(V + 1, E, scale=2.0), params=_decoder_params(r, E, H, K, Ad, V, out_scale=3.0),
+                embedding=r.normal(V + 1, E, scale=2.0),
+                params=_decoder_params(r, E, H, K, Ad, V, out_scale=3.0, score_scale=case.get("score_scale", 1.0)),
                 start_token=V, max_len=case["max_len"])
 
 
@@ -669,13 +698,14 @@ def _greedy(enc_out, enc_mask, s0, embedding, params, start_token, max_len):
 
 
 def _greedy_np(enc_out, enc_mask, s0, embedding, params, start_token, max_len, *, feed_back=True,
-               carry=True, shift=False, use_mask=True):
+               carry=True, shift=False, use_mask=True, softmax="ok"):
     B, H = enc_out.shape[0], params["W_s"].shape[0]
     s_init = np.zeros((B, H)) if s0 is None else s0
     s, y = s_init, np.full(B, start_token)
     tokens, weights = [], []
     for _ in range(max_len):
-        s_new, _, logits, w = _step_np(embedding[y], s, enc_out, enc_mask, params, use_mask=use_mask)
+        s_new, _, logits, w = _step_np(embedding[y], s, enc_out, enc_mask, params, use_mask=use_mask,
+                                         softmax=softmax)
         tokens.append(y if shift else logits.argmax(axis=-1))
         y_next = logits.argmax(axis=-1)
         y = y_next if feed_back else np.full(B, start_token)
@@ -701,5 +731,11 @@ register(Exercise(
         _mistake("tokens shifted by one (start token stored)", "tokens[:, t] is the argmax of step t's logits; "
                  "the start token is an input, never an output.", _gv(shift=True)),
         _mistake("enc_mask ignored", "Pass enc_mask on to every decoder step.", _gv(use_mask=False)),
+        _mistake("initial state s0 ignored", "Start the decoder from s0 when it is given; only s0=None means zeros.",
+                 lambda **kw: _greedy(**{**kw, "s0": None})),
+        _mistake("fully masked row gives NaN", "A source with no real position gets zero attention weights, "
+                 "never 0/0.", _gv(softmax="nan")),
+        _mistake("softmax without subtracting the maximum", "Attention scores of size 1e4 overflow np.exp: "
+                 "subtract each row's maximum first.", _gv(softmax="naive")),
     ),
 ))

@@ -163,15 +163,16 @@ def params_from_net(net: PointerNet) -> dict:
 
 
 # ================================================================ case inputs
-def _net_params(r: CaseRandom, D: int, H: int, A: int, ties: bool = False) -> dict:
-    """Random parameters in the contract's layout; ``ties`` zeroes v so that every score is 0."""
+def _net_params(r: CaseRandom, D: int, H: int, A: int, ties: bool = False, score_scale: float = 1.0) -> dict:
+    """Random parameters in the contract's layout; ``ties`` zeroes v so that every score is 0;
+    ``score_scale`` multiplies v, so that scores reach ~score_scale (the stability cases use 1e4)."""
     return {
         "enc": {"W_xh": r.weight(H, D, H), "W_hh": r.weight(H, H, H), "b_h": r.weight(H, H)},
         "dec": {"W_x": r.weight(H, D, 3 * H), "W_h": r.weight(H, H, 3 * H),
                 "b_x": r.weight(H, 3 * H), "b_h": r.weight(H, 3 * H)},
         "W_enc": r.normal(H, A, scale=1.5 / np.sqrt(H)),
         "W_dec": r.normal(H, A, scale=1.5 / np.sqrt(H)),
-        "v": np.zeros(A) if ties else r.normal(A, scale=2.5 / np.sqrt(A)),
+        "v": np.zeros(A) if ties else r.normal(A, scale=2.5 * score_scale / np.sqrt(A)),
         "start": r.normal(D),
     }
 
@@ -207,13 +208,13 @@ def _step_inputs(case):
     B, N, D, H, Aw = case["B"], case["N"], case["D"], case["H"], case["A"]
     return dict(inp=r.normal(B, D), s_prev=r.normal(B, H, scale=0.5), enc_out=np.tanh(r.normal(B, N, H)),
                 chosen=_random_chosen(r, B, N, case.get("chosen", "random")),
-                params=_net_params(r, D, H, Aw, case.get("ties", False)))
+                params=_net_params(r, D, H, Aw, case.get("ties", False), case.get("score_scale", 1.0)))
 
 
 def _decode_inputs(case):
     r = CaseRandom(case)
     B, N, D, H, Aw = case["B"], case["N"], case["D"], case["H"], case["A"]
-    return dict(x=r.normal(B, N, D), params=_net_params(r, D, H, Aw, case.get("ties", False)))
+    return dict(x=r.normal(B, N, D), params=_net_params(r, D, H, Aw, case.get("ties", False), case.get("score_scale", 1.0)))
 
 
 def _ll_inputs(case):
@@ -321,8 +322,10 @@ class _Net:
     swap:  W_enc and W_dec exchanged
     """
 
-    def __init__(self, params, mask="before", feed="chosen", start=True, init="enc", order="gru", swap=False):
+    def __init__(self, params, mask="before", feed="chosen", start=True, init="enc", order="gru", swap=False,
+                 naive=False):
         self.p, self.mask, self.feed, self.use_start, self.init, self.order = params, mask, feed, start, init, order
+        self.naive = naive          # log-softmax without the maximum subtracted (overflows on large scores)
         self.W_enc, self.W_dec = (params["W_dec"], params["W_enc"]) if swap else (params["W_enc"], params["W_dec"])
 
     def encode(self, x):
@@ -336,6 +339,8 @@ class _Net:
     def step(self, inp, s, enc_out, chosen):
         s_new = _gru(inp, s, **self.p["dec"])
         scored = s if self.order == "before" else s_new
+        if self.naive:
+            return s_new, _naive_log_softmax(_np_scores(enc_out, scored, self.W_enc, self.W_dec, self.p["v"]), chosen)
         return s_new, _masked_log_probs(_np_scores(enc_out, scored, self.W_enc, self.W_dec, self.p["v"]),
                                         chosen, self.mask)
 
@@ -493,6 +498,9 @@ register(Exercise(
         Mistake("a large negative number instead of -inf", "Chosen positions must be exactly -inf (their "
                 "probability is exactly 0); -1e9 and the like leave finite log-probabilities.",
                 lambda scores, chosen: _masked_log_probs(np.where(chosen, -1e9, scores), np.zeros_like(chosen))),
+        Mistake("chosen positions filled with 0", "A log-probability of 0 means probability 1: chosen positions "
+                "are exactly -inf (probability 0), after normalising the free ones.",
+                lambda scores, chosen: np.where(chosen, 0.0, _masked_log_probs(scores, chosen))),
         Mistake("no maximum subtracted (overflow)", "exp(1000) overflows to inf and inf/inf is NaN: subtract "
                 "each row's largest free score before np.exp (log-sum-exp).", _naive_log_softmax),
         Mistake("log of the softmax (underflow)", "A probability below 1e-308 rounds to 0 and log(0) = -inf. "
@@ -502,6 +510,10 @@ register(Exercise(
                 lambda scores, chosen: _log_softmax(np.where(chosen, -np.inf, scores), axis=0)),
     ),
 ))
+
+
+_OVERFLOW_HINT = ("Scores of size 1e4 overflow np.exp (inf/inf is NaN): the log-softmax must subtract each "
+                  "row's largest free score first (pointer_log_probs does).")
 
 
 def _step_np(inp, s_prev, enc_out, chosen, params, **flags):
@@ -524,6 +536,7 @@ register(Exercise(
                 lambda **kw: _step_np(**kw, swap=True)),
         Mistake("probabilities returned instead of log-probabilities", "The step returns pointer_log_probs' output.",
                 lambda **kw: (lambda s, lp: (s, np.exp(lp)))(*_step_np(**kw))),
+        Mistake("no maximum subtracted (overflow)", _OVERFLOW_HINT, lambda **kw: _step_np(**kw, naive=True)),
     ),
 ))
 
@@ -548,6 +561,7 @@ _NET_MISTAKES = {
                                                           "on the encoder, not at zeros.", dict(init="zeros")),
     "scores computed from the state before the GRU step": ("Each step first updates s with the GRU, then "
                                                            "points with the new s.", dict(order="before")),
+    "no maximum subtracted (overflow)": (_OVERFLOW_HINT, dict(naive=True)),
 }
 
 
@@ -574,7 +588,7 @@ register(Exercise(
         *_net_mistakes(["chosen positions not masked", "masking after the softmax", "decoder fed x in input order",
                         "decoder fed the chosen index as a number", "decoder fed the encoder state at the chosen position",
                         "start vector ignored", "decoder not started from the encoder's last state",
-                        "scores computed from the state before the GRU step"], _ll_np),
+                        "scores computed from the state before the GRU step", "no maximum subtracted (overflow)"], _ll_np),
     ),
     rtol32=5e-4, atol32=5e-5,
 ))
@@ -593,7 +607,7 @@ register(Exercise(
         *_net_mistakes(["chosen positions not masked", "masking after the softmax", "decoder fed x in input order",
                         "decoder fed the chosen index as a number", "decoder fed the encoder state at the chosen position",
                         "start vector ignored", "decoder not started from the encoder's last state",
-                        "scores computed from the state before the GRU step"], _greedy_np),
+                        "scores computed from the state before the GRU step", "no maximum subtracted (overflow)"], _greedy_np),
     ),
     rtol32=5e-4, atol32=5e-5,
 ))
@@ -619,7 +633,7 @@ register(Exercise(
         Mistake("scores returned as probabilities", "scores are summed log-probabilities (log-likelihoods), "
                 "not their exponential.", lambda **kw: _beam(**kw, as_probs=True)),
         *_net_mistakes(["chosen positions not masked", "masking after the softmax", "start vector ignored",
-                        "decoder not started from the encoder's last state"], _beam),
+                        "decoder not started from the encoder's last state", "no maximum subtracted (overflow)"], _beam),
     ),
     rtol32=5e-4, atol32=5e-5,
 ))

@@ -19,11 +19,15 @@ class Mistake:
 
     ``outputs`` takes the same keyword inputs as the reference (float64) and returns what
     the mistaken implementation returns, so a learner's output can be recognised.
+    ``public_exception``, when set, says why the visible cases cannot reject this mistake (the
+    fairness rule allows at most 5% of a function's mistakes on that list; ``autograder
+    catalogue`` prints it).
     """
 
     name: str
     hint: str
     outputs: Callable[..., Any]
+    public_exception: str = ""
 
 
 @dataclass(frozen=True)

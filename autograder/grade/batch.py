@@ -26,7 +26,8 @@ from pathlib import Path
 from ..sandbox.command import sandbox_command
 from ..sandbox.pool import SandboxPool
 from .assignment import TrustedAssignment
-from .gradebook import shared_gradebook_engine
+from ..course import shown_db_url
+from .gradebook import ensure_students, shared_gradebook_engine
 from .options import GraderError, TrustedGrader, course_config, grader_options
 from .report import BatchReport
 from .session import GradingSession, Timings
@@ -83,6 +84,9 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
         submissions = pending_submissions(converter, assignment)
         if bar:
             bar.total(len(submissions))
+        if app.config.Autograde.get("create_student", True):      # else nbgrader wants a roster: keep its check
+            with timings.measure("student rows"):
+                ensure_students(coursedir.db_url, coursedir.course_id, [s for s, _ in submissions])
         with timings.measure("reading submissions"):
             ungradable = _submit_all(session, app, submissions, assignment)
         with timings.measure("nbgrader converter (incl. waiting and judging)"):
@@ -93,6 +97,7 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
     finally:
         session.close()
     report.jobs, report.nbgrader_exit_code, report.limits = pool.jobs, exit_code, limits.as_dict()
+    report.gradebook = shown_db_url(coursedir.db_url)
     report.timings = _timings(timings, session, pool)
     report.sandbox_prewarm = pool.prewarm
     return report

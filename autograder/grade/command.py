@@ -109,7 +109,7 @@ def print_batch_summary(report, console) -> None:
     rate = f", {n / t['total']:.1f} notebooks/s" if t["total"] else ""
     started = t.get("sandboxes started") or report.jobs
     console.print(f"{n} notebook(s) in {t['total']:.1f} s{rate}; learner code ran in {report.sandbox} "
-                  f"({started} sandbox(es), at most {report.jobs}). Scores: {report.course_dir}/gradebook.db "
+                  f"({started} sandbox(es), at most {report.jobs}). Scores: {report.gradebook} "
                   f"(feedback: nbgrader generate_feedback {report.assignment}).", highlight=False)
     if report.sandbox_warning:
         console.print(f"[bold red]Learner code was NOT sandboxed: {report.sandbox_warning}[/bold red]")

@@ -1,4 +1,5 @@
-"""nbgrader's gradebook during a batch: one shared database engine for all of nbgrader's steps."""
+"""nbgrader's gradebook during a batch: one shared database engine for all of nbgrader's steps,
+and the student rows made up front so that graders running at once do not race for them."""
 from __future__ import annotations
 
 import contextlib
@@ -54,3 +55,26 @@ def shared_gradebook_engine():
         for engine in engines.values():
             engine.dispose()
 
+
+
+def ensure_students(db_url: str, course_id: str, students: list[str]) -> None:
+    """Create the gradebook's missing student rows up front, tolerating another writer.
+
+    nbgrader's Autograde creates each student with find-then-insert. Two graders running at once
+    (two assignments, same students) on a PostgreSQL gradebook can both miss the row and both
+    insert it; the second insert fails and nbgrader drops that student's submission. Here the
+    loser of that race finds the row on its second look; Autograde then only updates it.
+    """
+    from nbgrader.api import Gradebook, InvalidEntry, MissingEntry
+    with Gradebook(db_url, course_id) as gb:
+        for student in students:
+            for _ in range(2):
+                try:
+                    gb.find_student(student)
+                    break
+                except MissingEntry:
+                    try:
+                        gb.add_student(student)
+                        break
+                    except InvalidEntry:        # inserted meanwhile by another grader (rolled back)
+                        continue

@@ -48,6 +48,7 @@ class BatchReport:
     students: list[StudentReport]
     nbgrader_errors: list[str]
     sandbox: str = ""
+    gradebook: str = ""              # where the scores are (a SQLite path, or a URL without password)
     sandbox_warning: str | None = None
     jobs: int = 1
     nbgrader_exit_code: int = 0

@@ -25,19 +25,40 @@
 # **How this notebook works.**
 # * Cells that start with `def ...` and contain `raise NotImplementedError()` are yours: replace
 #   that line with your code. Write **numpy only**; PyTorch is used by the checks, not by you.
-# * Each of your functions is followed by a locked test cell that calls `check(...)`. It runs your
-#   function on a few cases and compares the result with PyTorch. When something differs it tells
+# * Each of your functions is followed by locked test cells that call `check(...)`. They run your
+#   function on a few cases and compare the result with PyTorch. When something differs it tells
 #   you which output, at which index, what was expected and what you returned, and, when your
 #   output matches a mistake that many learners make, the name of that mistake.
-# * The graders run more cases than you see (other shapes, `float32` inputs, `relu`, ...).
-#   Passing the visible cases is necessary, not sufficient: write the function for every case
-#   the docstring allows.
 # * Conventions for the whole course: **batch first and row vectors**. A batch of sequences is
 #   `x` of shape `(B, T, D)` (batch, time, features), a hidden state is `(B, H)`, and a weight
 #   matrix multiplies from the right: `x_t @ W_xh` with `W_xh` of shape `(D, H)`.
 # * Your functions must not modify their inputs in place, must return new `np.ndarray`s whose
 #   dtype follows the inputs (float32 in, float32 out), and must raise `ValueError` for invalid
 #   arguments.
+#
+# **What the checks cover, and how to check yourself.** Each function has several locked test
+# cells (`test_<name>_core`, `test_<name>_edges`, ...), each worth a part of its points, so a slip
+# in one behaviour costs that part only. The visible cases of those cells exercise every
+# behaviour the function's docstring states: each option, `None` defaults, masks and lengths,
+# `float32` inputs, the required `ValueError`s, edge shapes such as a batch of one, and large
+# magnitudes wherever a softmax or a sum of exponentials has to stay stable. Grading adds hidden
+# cases that are **other inputs of the same behaviours** (other shapes, seeds and dtypes), never a
+# new kind of input, so they find nothing that the visible cases could not have shown you.
+# To try a case of your own, build its inputs with `case_inputs` and call your function on them,
+# or give `check` your own case:
+#
+# ```python
+# from autograder import case_inputs
+# case = {"B": 1, "T": 3, "D": 2, "H": 4, "seed": 7, "h0": True}
+# inputs = case_inputs("rnn_forward", case)      # a dict: argument name -> value
+# check(rnn_forward, "rnn_forward", cases=[case])
+# ```
+#
+# **Run All** stops at the first cell that raises, so one failing check hides every result
+# below it: run each test cell on its own, or press **Validate** (or run
+# `nbgrader validate <notebook>.ipynb`), which runs them all and reports each one. Studying on
+# your own, without a course server? `autograder grade <notebook>.ipynb` grades your notebook with
+# the hidden cases, as the course's grader does, and prints the points per test cell.
 #
 # | part | what you write | points |
 # |---|---|---|
@@ -132,17 +153,34 @@ def rnn_step_forward(x_t, h_prev, W_xh, W_hh, b_h, nonlinearity="tanh"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_step_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-check(rnn_step_forward, "rnn_step_forward", cases=[{"B": 2, "D": 3, "H": 4, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_step_forward_core", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(rnn_step_forward, "rnn_step_forward", cases=[
+    {"B": 2, "D": 3, "H": 4, "seed": 1},
+    {"B": 5, "D": 6, "H": 3, "seed": 112, "nonlinearity": "relu"},
+    {"B": 4, "D": 3, "H": 5, "seed": 113, "dtype": "float32"},
+    {"B": 3, "D": 2, "H": 4, "seed": 115, "scale": 4.0},
+])
 ### BEGIN HIDDEN TESTS
 check(rnn_step_forward, "rnn_step_forward", cases=[
-    {"B": 1, "D": 1, "H": 1, "seed": 11},
     {"B": 5, "D": 6, "H": 3, "seed": 12, "nonlinearity": "relu"},
     {"B": 4, "D": 3, "H": 5, "seed": 13, "dtype": "float32"},
     {"B": 3, "D": 2, "H": 4, "seed": 15, "scale": 4.0},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_step_forward_edges", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(rnn_step_forward, "rnn_step_forward", cases=[
+    {"B": 1, "D": 1, "H": 1, "seed": 111},
+    {"B": 2, "D": 3, "H": 4, "seed": 114, "nonlinearity": "sigmoid", "expect": "ValueError"},
+])
+### BEGIN HIDDEN TESTS
+check(rnn_step_forward, "rnn_step_forward", cases=[
+    {"B": 1, "D": 1, "H": 1, "seed": 11},
     {"B": 2, "D": 3, "H": 4, "seed": 14, "nonlinearity": "sigmoid", "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Exercise 1.2: a whole sequence (12 points)
@@ -184,23 +222,42 @@ def rnn_forward(x, h0, W_xh, W_hh, b_h, nonlinearity="tanh"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_forward", "locked": true, "points": 12, "schema_version": 3, "solution": false, "task": false}
-check(rnn_forward, "rnn_forward", cases=[{"B": 2, "T": 4, "D": 3, "H": 5, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_forward_core", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(rnn_forward, "rnn_forward", cases=[
+    {"B": 2, "T": 4, "D": 3, "H": 5, "seed": 1},
+    {"B": 3, "T": 9, "D": 4, "H": 6, "seed": 122, "h0": True},
+    {"B": 2, "T": 7, "D": 5, "H": 4, "seed": 123, "nonlinearity": "relu", "h0": True},
+    {"B": 4, "T": 12, "D": 3, "H": 8, "seed": 124, "h0": True, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(rnn_forward, "rnn_forward", cases=[
-    {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 21},
     {"B": 3, "T": 9, "D": 4, "H": 6, "seed": 22, "h0": True},
     {"B": 2, "T": 7, "D": 5, "H": 4, "seed": 23, "nonlinearity": "relu", "h0": True},
     {"B": 4, "T": 12, "D": 3, "H": 8, "seed": 24, "h0": True, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_forward_edges", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(rnn_forward, "rnn_forward", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 121},
+    {"B": 2, "T": 3, "D": 3, "H": 4, "seed": 125, "nonlinearity": "gelu", "expect": "ValueError"},
+])
+### BEGIN HIDDEN TESTS
+check(rnn_forward, "rnn_forward", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 21},
     {"B": 2, "T": 3, "D": 3, "H": 4, "seed": 25, "nonlinearity": "gelu", "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **Type against token, in pictures.** Below, four made-up embeddings stand for the tokens of
 # 播放周杰伦的《稻香》. We feed two sentences that both contain `周杰伦` through the same random
 # RNN: the input vector of `周杰伦` is identical in both (one type), but the hidden state after
-# reading it is not (two tokens). The right panel shows each state of the command as a column.
+# reading it is not (two tokens). The figure shows the two sentences side by side, one column per
+# hidden state: compare the column of `周杰伦` in the left panel with the one in the right panel.
+# (Without a Chinese font on your machine the tokens are labelled in pinyin with a translation.)
 
 # %% tags=["demo"]
 if not GRADING:
@@ -216,12 +273,22 @@ if not GRADING:
     print("same input vector for 周杰伦 in both sentences; hidden states after it:")
     print("  播放 周杰伦 ->", play[1])
     print("  我 喜欢 周杰伦 ->", like[2])
-    plt.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "DejaVu Sans"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.imshow(play.T, cmap="coolwarm", vmin=-1, vmax=1)
-    ax.set_xticks(range(4), ["play", "Jay Chou", "'s", "Rice Field"], rotation=20)
-    ax.set_ylabel("hidden unit")
-    ax.set_title("h_t while reading the command")
+    from matplotlib import font_manager
+    cjk = [f.name for f in font_manager.fontManager.ttflist
+           if any(k in f.name for k in ("CJK", "WenQuanYi", "Hei", "Han Sans", "PingFang", "YaHei", "Ming"))]
+    pinyin = {"播放": "bofang\n(play)", "周杰伦": "Zhou Jielun\n(Jay Chou)", "的": "de\n('s)",
+              "《稻香》": "Daoxiang\n(Rice Field)", "我": "wo\n(I)", "喜欢": "xihuan\n(like)"}
+    if cjk:                                  # label in Chinese only when a font can draw it
+        plt.rcParams["font.sans-serif"] = [cjk[0], "DejaVu Sans"]
+    label = (lambda w: w) if cjk else pinyin.get
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    for ax, words, h, title in [(axes[0], ["播放", "周杰伦", "的", "《稻香》"], play, "the command"),
+                                (axes[1], ["我", "喜欢", "周杰伦"], like, "the other sentence")]:
+        ax.imshow(h.T, cmap="coolwarm", vmin=-1, vmax=1)
+        ax.set_xticks(range(len(words)), [label(w) for w in words], fontsize=8)
+        ax.set_title(f"h_t while reading {title}")
+    axes[0].set_ylabel("hidden unit")
+    plt.tight_layout()
     plt.show()
 
 # %% [markdown]
@@ -263,15 +330,30 @@ def convert_rnn_state_dict(state_dict, num_layers, bidirectional):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_convert_rnn_state_dict", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
-check(convert_rnn_state_dict, "convert_rnn_state_dict", cases=[{"D": 3, "H": 4, "L": 1, "bidirectional": False, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_convert_rnn_state_dict_options", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(convert_rnn_state_dict, "convert_rnn_state_dict", cases=[
+    {"D": 5, "H": 3, "L": 2, "bidirectional": True, "seed": 131},
+    {"D": 4, "H": 4, "L": 3, "bidirectional": False, "seed": 132},
+])
 ### BEGIN HIDDEN TESTS
 check(convert_rnn_state_dict, "convert_rnn_state_dict", cases=[
     {"D": 5, "H": 3, "L": 2, "bidirectional": True, "seed": 31},
     {"D": 4, "H": 4, "L": 3, "bidirectional": False, "seed": 32},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_convert_rnn_state_dict_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(convert_rnn_state_dict, "convert_rnn_state_dict", cases=[
+    {"D": 3, "H": 4, "L": 1, "bidirectional": False, "seed": 1},
+    {"D": 2, "H": 3, "L": 1, "bidirectional": True, "seed": 133, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(convert_rnn_state_dict, "convert_rnn_state_dict", cases=[
     {"D": 2, "H": 3, "L": 1, "bidirectional": True, "seed": 33, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Exercise 2.2: a stack of RNN layers (10 points)
@@ -304,16 +386,32 @@ def stacked_rnn_forward(x, h0, layers, nonlinearity="tanh"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_stacked_rnn_forward", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-check(stacked_rnn_forward, "stacked_rnn_forward", cases=[{"B": 2, "T": 4, "D": 3, "H": 5, "L": 2, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_rnn_forward_core", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false}
+check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
+    {"B": 2, "T": 4, "D": 3, "H": 5, "L": 2, "seed": 1},
+    {"B": 3, "T": 6, "D": 4, "H": 4, "L": 3, "seed": 142, "h0": True},
+    {"B": 2, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 143, "h0": True, "nonlinearity": "relu", "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
+    {"B": 3, "T": 6, "D": 4, "H": 4, "L": 3, "seed": 42, "h0": True},
+    {"B": 2, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 43, "h0": True, "nonlinearity": "relu", "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_rnn_forward_edges", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "L": 1, "seed": 141},
+    {"B": 2, "T": 3, "D": 3, "H": 4, "L": 2, "seed": 144, "nonlinearity": "sigmoid", "expect": "ValueError"},
+])
 ### BEGIN HIDDEN TESTS
 check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
     {"B": 1, "T": 1, "D": 2, "H": 3, "L": 1, "seed": 41},
-    {"B": 3, "T": 6, "D": 4, "H": 4, "L": 3, "seed": 42, "h0": True},
-    {"B": 2, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 43, "h0": True, "nonlinearity": "relu", "dtype": "float32"},
     {"B": 2, "T": 3, "D": 3, "H": 4, "L": 2, "seed": 44, "nonlinearity": "sigmoid", "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **Your numpy stack against a trained PyTorch model.** The cell below trains a two-layer
@@ -381,15 +479,39 @@ def lstm_cell_forward(x_t, h_prev, c_prev, W_x, W_h, b):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward", "locked": true, "points": 12, "schema_version": 3, "solution": false, "task": false}
-check(lstm_cell_forward, "lstm_cell_forward", cases=[{"B": 2, "D": 3, "H": 4, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(lstm_cell_forward, "lstm_cell_forward", cases=[
+    {"B": 2, "D": 3, "H": 4, "seed": 1},
+    {"B": 4, "D": 5, "H": 3, "seed": 152},
+])
 ### BEGIN HIDDEN TESTS
 check(lstm_cell_forward, "lstm_cell_forward", cases=[
-    {"B": 1, "D": 1, "H": 1, "seed": 51},
     {"B": 4, "D": 5, "H": 3, "seed": 52},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward_options", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(lstm_cell_forward, "lstm_cell_forward", cases=[
+    {"B": 3, "D": 2, "H": 6, "seed": 153, "dtype": "float32", "scale": 3.0},
+])
+### BEGIN HIDDEN TESTS
+check(lstm_cell_forward, "lstm_cell_forward", cases=[
     {"B": 3, "D": 2, "H": 6, "seed": 53, "dtype": "float32", "scale": 3.0},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_cell_forward_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(lstm_cell_forward, "lstm_cell_forward", cases=[
+    {"B": 1, "D": 1, "H": 1, "seed": 151},
+])
+### BEGIN HIDDEN TESTS
+check(lstm_cell_forward, "lstm_cell_forward", cases=[
+    {"B": 1, "D": 1, "H": 1, "seed": 51},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **GRU.** Two gates and no separate cell: a *reset* gate `r` decides how much of the old state
@@ -425,15 +547,39 @@ def gru_cell_forward(x_t, h_prev, W_x, W_h, b_x, b_h):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_gru_cell_forward", "locked": true, "points": 12, "schema_version": 3, "solution": false, "task": false}
-check(gru_cell_forward, "gru_cell_forward", cases=[{"B": 2, "D": 3, "H": 4, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_gru_cell_forward_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(gru_cell_forward, "gru_cell_forward", cases=[
+    {"B": 2, "D": 3, "H": 4, "seed": 1},
+    {"B": 4, "D": 5, "H": 3, "seed": 162},
+])
 ### BEGIN HIDDEN TESTS
 check(gru_cell_forward, "gru_cell_forward", cases=[
-    {"B": 1, "D": 1, "H": 1, "seed": 61},
     {"B": 4, "D": 5, "H": 3, "seed": 62},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_gru_cell_forward_options", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(gru_cell_forward, "gru_cell_forward", cases=[
+    {"B": 3, "D": 2, "H": 6, "seed": 163, "dtype": "float32", "scale": 3.0},
+])
+### BEGIN HIDDEN TESTS
+check(gru_cell_forward, "gru_cell_forward", cases=[
     {"B": 3, "D": 2, "H": 6, "seed": 63, "dtype": "float32", "scale": 3.0},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_gru_cell_forward_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(gru_cell_forward, "gru_cell_forward", cases=[
+    {"B": 1, "D": 1, "H": 1, "seed": 161},
+])
+### BEGIN HIDDEN TESTS
+check(gru_cell_forward, "gru_cell_forward", cases=[
+    {"B": 1, "D": 1, "H": 1, "seed": 61},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ## Part 4. Many-to-one: classifying the command
@@ -467,16 +613,34 @@ def many_to_one_classify(x, h0, W_xh, W_hh, b_h, W_hy, b_y):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_many_to_one_classify", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
-check(many_to_one_classify, "many_to_one_classify", cases=[{"B": 2, "T": 4, "D": 3, "H": 5, "C": 3, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_many_to_one_classify_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(many_to_one_classify, "many_to_one_classify", cases=[
+    {"B": 2, "T": 4, "D": 3, "H": 5, "C": 3, "seed": 1},
+    {"B": 4, "T": 6, "D": 3, "H": 5, "C": 4, "seed": 172, "h0": True},
+    {"B": 2, "T": 4, "D": 3, "H": 4, "C": 3, "seed": 174, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(many_to_one_classify, "many_to_one_classify", cases=[
-    {"B": 1, "T": 1, "D": 2, "H": 2, "C": 2, "seed": 71},
     {"B": 4, "T": 6, "D": 3, "H": 5, "C": 4, "seed": 72, "h0": True},
-    {"B": 3, "T": 5, "D": 3, "H": 4, "C": 5, "seed": 73, "logit_scale": 500.0},
     {"B": 2, "T": 4, "D": 3, "H": 4, "C": 3, "seed": 74, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_many_to_one_classify_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(many_to_one_classify, "many_to_one_classify", cases=[
+    {"B": 3, "T": 4, "D": 3, "H": 5, "C": 4, "seed": 131, "logit_scale": 10000.0},
+    {"B": 1, "T": 1, "D": 2, "H": 2, "C": 2, "seed": 171},
+    {"B": 3, "T": 5, "D": 3, "H": 4, "C": 5, "seed": 173, "logit_scale": 500.0},
+])
+### BEGIN HIDDEN TESTS
+check(many_to_one_classify, "many_to_one_classify", cases=[
+    {"B": 4, "T": 3, "D": 2, "H": 6, "C": 3, "seed": 31, "logit_scale": 10000.0},
+    {"B": 1, "T": 1, "D": 2, "H": 2, "C": 2, "seed": 71},
+    {"B": 3, "T": 5, "D": 3, "H": 4, "C": 5, "seed": 73, "logit_scale": 500.0},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ## Part 5. An RNN as a dynamical system
@@ -516,15 +680,30 @@ def linear_rnn_closed_form(x, h0, W, U):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_linear_rnn_closed_form", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
-check(linear_rnn_closed_form, "linear_rnn_closed_form", cases=[{"B": 2, "T": 5, "D": 3, "H": 4, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_linear_rnn_closed_form_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(linear_rnn_closed_form, "linear_rnn_closed_form", cases=[
+    {"B": 2, "T": 5, "D": 3, "H": 4, "seed": 1},
+    {"B": 3, "T": 12, "D": 2, "H": 5, "seed": 182, "scale": 1.2},
+    {"B": 2, "T": 6, "D": 3, "H": 3, "seed": 183, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(linear_rnn_closed_form, "linear_rnn_closed_form", cases=[
-    {"B": 1, "T": 1, "D": 1, "H": 2, "seed": 81},
     {"B": 3, "T": 12, "D": 2, "H": 5, "seed": 82, "scale": 1.2},
     {"B": 2, "T": 6, "D": 3, "H": 3, "seed": 83, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_linear_rnn_closed_form_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(linear_rnn_closed_form, "linear_rnn_closed_form", cases=[
+    {"B": 1, "T": 1, "D": 1, "H": 2, "seed": 181},
+])
+### BEGIN HIDDEN TESTS
+check(linear_rnn_closed_form, "linear_rnn_closed_form", cases=[
+    {"B": 1, "T": 1, "D": 1, "H": 2, "seed": 81},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Exercise 5.2: spectral radius (4 points)
@@ -540,16 +719,32 @@ def spectral_radius(W):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_spectral_radius", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-check(spectral_radius, "spectral_radius", cases=[{"H": 3, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_spectral_radius_core", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(spectral_radius, "spectral_radius", cases=[
+    {"H": 3, "seed": 1},
+    {"H": 6, "seed": 192, "kind": "rotation", "scale": 1.1},
+    {"H": 8, "seed": 193, "scale": 2.0},
+    {"H": 5, "seed": 194, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(spectral_radius, "spectral_radius", cases=[
-    {"H": 1, "seed": 91},
     {"H": 6, "seed": 92, "kind": "rotation", "scale": 1.1},
     {"H": 8, "seed": 93, "scale": 2.0},
     {"H": 5, "seed": 94, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_spectral_radius_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(spectral_radius, "spectral_radius", cases=[
+    {"H": 1, "seed": 191},
+])
+### BEGIN HIDDEN TESTS
+check(spectral_radius, "spectral_radius", cases=[
+    {"H": 1, "seed": 91},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Exercise 5.3: the fixed point of a constant input (6 points)
@@ -577,15 +772,39 @@ def linear_fixed_point(x, W, U, b):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_linear_fixed_point", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
-check(linear_fixed_point, "linear_fixed_point", cases=[{"B": 2, "D": 3, "H": 4, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_linear_fixed_point_core", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(linear_fixed_point, "linear_fixed_point", cases=[
+    {"B": 2, "D": 3, "H": 4, "seed": 1},
+    {"B": 3, "D": 2, "H": 6, "seed": 202},
+])
 ### BEGIN HIDDEN TESTS
 check(linear_fixed_point, "linear_fixed_point", cases=[
-    {"B": 1, "D": 1, "H": 1, "seed": 101},
     {"B": 3, "D": 2, "H": 6, "seed": 102},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_linear_fixed_point_options", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(linear_fixed_point, "linear_fixed_point", cases=[
+    {"B": 2, "D": 4, "H": 5, "seed": 203, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(linear_fixed_point, "linear_fixed_point", cases=[
     {"B": 2, "D": 4, "H": 5, "seed": 103, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_linear_fixed_point_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(linear_fixed_point, "linear_fixed_point", cases=[
+    {"B": 1, "D": 1, "H": 1, "seed": 201},
+])
+### BEGIN HIDDEN TESTS
+check(linear_fixed_point, "linear_fixed_point", cases=[
+    {"B": 1, "D": 1, "H": 1, "seed": 101},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Seeing it: trajectories and eigenvalues

@@ -27,17 +27,38 @@
 # **How this notebook works.**
 # * Cells that start with `def ...` and contain `raise NotImplementedError()` are yours: replace
 #   that line with your code. Write **numpy only**; PyTorch is used by the checks, not by you.
-# * Each of your functions is followed by a locked test cell that calls `check(...)`. It runs your
-#   function on a few cases and compares the result with PyTorch holding the same weights. When
+# * Each of your functions is followed by locked test cells that call `check(...)`. They run your
+#   function on a few cases and compare the result with PyTorch holding the same weights. When
 #   something differs it tells you which output, at which index, what was expected and what you
 #   returned, and, when your output matches a mistake that many learners make, its name.
-# * The graders run more cases than you see (a batch of one, a single time step, sequences of
-#   length 1, `float32` inputs, `relu`, ...). Passing the visible cases is necessary, not
-#   sufficient.
 # * Course conventions: **batch first and row vectors**. `x` is `(B, T, D)`, a hidden state is
 #   `(B, H)`, and one RNN step is `h_t = phi(x_t @ W_xh + h_prev @ W_hh + b_h)`. Your functions
 #   must not modify their inputs in place, must return new `np.ndarray`s whose dtype follows the
 #   inputs (float32 in, float32 out), and must raise `ValueError` for invalid arguments.
+#
+# **What the checks cover, and how to check yourself.** Each function has several locked test
+# cells (`test_<name>_core`, `test_<name>_edges`, ...), each worth a part of its points, so a slip
+# in one behaviour costs that part only. The visible cases of those cells exercise every
+# behaviour the function's docstring states: each option, `None` defaults, masks and lengths,
+# `float32` inputs, the required `ValueError`s, edge shapes such as a batch of one, and large
+# magnitudes wherever a softmax or a sum of exponentials has to stay stable. Grading adds hidden
+# cases that are **other inputs of the same behaviours** (other shapes, seeds and dtypes), never a
+# new kind of input, so they find nothing that the visible cases could not have shown you.
+# To try a case of your own, build its inputs with `case_inputs` and call your function on them,
+# or give `check` your own case:
+#
+# ```python
+# from autograder import case_inputs
+# case = {"B": 3, "T": 5, "D": 2, "H": 4, "seed": 7, "lengths": [5, 1, 3]}
+# inputs = case_inputs("birnn_forward", case)      # a dict: argument name -> value
+# check(birnn_forward, "birnn_forward", cases=[case])
+# ```
+#
+# **Run All** stops at the first cell that raises, so one failing check hides every result
+# below it: run each test cell on its own, or press **Validate** (or run
+# `nbgrader validate <notebook>.ipynb`), which runs them all and reports each one. Studying on
+# your own, without a course server? `autograder grade <notebook>.ipynb` grades your notebook with
+# the hidden cases, as the course's grader does, and prints the points per test cell.
 #
 # | part | what you write | points |
 # |---|---|---|
@@ -300,18 +321,36 @@ def reverse_padded(x, lengths):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_reverse_padded", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
-check(reverse_padded, "reverse_padded", cases=[{"B": 2, "T": 5, "F": 3, "lengths": [5, 3], "pad": "zeros", "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_reverse_padded_masks", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(reverse_padded, "reverse_padded", cases=[
+    {"B": 2, "T": 5, "F": 3, "lengths": [5, 3], "pad": "zeros", "seed": 1},
+    {"B": 3, "T": 4, "F": 5, "lengths": [4, 4, 4], "seed": 303},
+    {"B": 3, "T": 7, "F": 2, "lengths": [3, 1, 5], "seed": 304, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(reverse_padded, "reverse_padded", cases=[
+    {"B": 3, "T": 4, "F": 5, "lengths": [4, 4, 4], "seed": 203},
+    {"B": 3, "T": 7, "F": 2, "lengths": [3, 1, 5], "seed": 204, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_reverse_padded_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(reverse_padded, "reverse_padded", cases=[
+    {"B": 1, "T": 1, "F": 2, "lengths": [1], "seed": 301},
+    {"B": 4, "T": 6, "F": 1, "lengths": [1, 6, 2, 4], "seed": 302},
+    {"B": 2, "T": 4, "F": 2, "lengths": [0, 3], "seed": 305, "expect": "ValueError"},
+    {"B": 2, "T": 4, "F": 2, "lengths": [2, 5], "seed": 306, "expect": "ValueError"},
+])
 ### BEGIN HIDDEN TESTS
 check(reverse_padded, "reverse_padded", cases=[
     {"B": 1, "T": 1, "F": 2, "lengths": [1], "seed": 201},
     {"B": 4, "T": 6, "F": 1, "lengths": [1, 6, 2, 4], "seed": 202},
-    {"B": 3, "T": 4, "F": 5, "lengths": [4, 4, 4], "seed": 203},
-    {"B": 3, "T": 7, "F": 2, "lengths": [3, 1, 5], "seed": 204, "dtype": "float32"},
     {"B": 2, "T": 4, "F": 2, "lengths": [0, 3], "seed": 205, "expect": "ValueError"},
     {"B": 2, "T": 4, "F": 2, "lengths": [2, 5], "seed": 206, "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Exercise 2.2: the bidirectional layer (16 + 20 points)
@@ -335,8 +374,9 @@ check(reverse_padded, "reverse_padded", cases=[
 # apply rule 3 and pick the final states. Raise `ValueError` for invalid `lengths`,
 # `nonlinearity` or `h0` shape.
 #
-# Two test cells follow. The first (16 points) uses full-length batches only (`lengths=None`);
-# the second (20 points) gives `lengths`. Get the first one to pass before you worry about
+# Four test cells follow. The first two (`test_birnn_forward_core` and `_edges`, 8 points each)
+# use full-length batches only (`lengths=None`); the other two (`test_birnn_forward_lengths_masks`
+# and `_edges`, 10 points each) give `lengths`. Get the first two to pass before you worry about
 # padding.
 
 # %% nbgrader={"grade": false, "grade_id": "birnn_forward", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -371,33 +411,71 @@ def birnn_forward(x, h0, fwd, bwd, lengths=None, nonlinearity="tanh"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_birnn_forward", "locked": true, "points": 16, "schema_version": 3, "solution": false, "task": false}
-check(birnn_forward, "birnn_forward", cases=[{"B": 2, "T": 4, "D": 3, "H": 5, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_birnn_forward_core", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
+check(birnn_forward, "birnn_forward", cases=[
+    {"B": 2, "T": 4, "D": 3, "H": 5, "seed": 1},
+    {"B": 3, "T": 7, "D": 4, "H": 4, "seed": 403, "h0": True},
+    {"B": 2, "T": 6, "D": 3, "H": 5, "seed": 404, "nonlinearity": "relu"},
+    {"B": 4, "T": 9, "D": 3, "H": 6, "seed": 405, "h0": True, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(birnn_forward, "birnn_forward", cases=[
+    {"B": 3, "T": 7, "D": 4, "H": 4, "seed": 303, "h0": True},
+    {"B": 2, "T": 6, "D": 3, "H": 5, "seed": 304, "nonlinearity": "relu"},
+    {"B": 4, "T": 9, "D": 3, "H": 6, "seed": 305, "h0": True, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_birnn_forward_edges", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
+check(birnn_forward, "birnn_forward", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 401},
+    {"B": 1, "T": 5, "D": 2, "H": 3, "seed": 402, "h0": True},
+    {"B": 2, "T": 3, "D": 3, "H": 4, "seed": 406, "nonlinearity": "gelu", "expect": "ValueError"},
+])
 ### BEGIN HIDDEN TESTS
 check(birnn_forward, "birnn_forward", cases=[
     {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 301},
     {"B": 1, "T": 5, "D": 2, "H": 3, "seed": 302, "h0": True},
-    {"B": 3, "T": 7, "D": 4, "H": 4, "seed": 303, "h0": True},
-    {"B": 2, "T": 6, "D": 3, "H": 5, "seed": 304, "nonlinearity": "relu"},
-    {"B": 4, "T": 9, "D": 3, "H": 6, "seed": 305, "h0": True, "dtype": "float32"},
     {"B": 2, "T": 3, "D": 3, "H": 4, "seed": 306, "nonlinearity": "gelu", "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_birnn_forward_lengths", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-check(birnn_forward, "birnn_forward", cases=[{"B": 3, "T": 5, "D": 3, "H": 4, "lengths": [5, 3, 2], "seed": 1}])
+
+# %% nbgrader={"grade": true, "grade_id": "test_birnn_forward_lengths_masks", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+check(birnn_forward, "birnn_forward", cases=[
+    {"B": 3, "T": 5, "D": 3, "H": 4, "lengths": [5, 3, 2], "seed": 1},
+    {"B": 3, "T": 5, "D": 3, "H": 4, "lengths": [5, 5, 5], "seed": 413, "h0": True},
+    {"B": 4, "T": 6, "D": 3, "H": 4, "lengths": [1, 6, 1, 3], "seed": 414, "h0": True},
+    {"B": 4, "T": 8, "D": 2, "H": 5, "lengths": [2, 8, 5, 7], "seed": 415, "nonlinearity": "relu"},
+    {"B": 5, "T": 7, "D": 4, "H": 3, "lengths": [7, 1, 4, 2, 6], "seed": 416, "h0": True, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(birnn_forward, "birnn_forward", cases=[
-    {"B": 1, "T": 1, "D": 2, "H": 3, "lengths": [1], "seed": 311},
-    {"B": 1, "T": 6, "D": 2, "H": 3, "lengths": [4], "seed": 312, "h0": True},
     {"B": 3, "T": 5, "D": 3, "H": 4, "lengths": [5, 5, 5], "seed": 313, "h0": True},
     {"B": 4, "T": 6, "D": 3, "H": 4, "lengths": [1, 6, 1, 3], "seed": 314, "h0": True},
     {"B": 4, "T": 8, "D": 2, "H": 5, "lengths": [2, 8, 5, 7], "seed": 315, "nonlinearity": "relu"},
     {"B": 5, "T": 7, "D": 4, "H": 3, "lengths": [7, 1, 4, 2, 6], "seed": 316, "h0": True, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_birnn_forward_lengths_edges", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+check(birnn_forward, "birnn_forward", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "lengths": [1], "seed": 411},
+    {"B": 1, "T": 6, "D": 2, "H": 3, "lengths": [4], "seed": 412, "h0": True},
+    {"B": 2, "T": 4, "D": 3, "H": 2, "lengths": [0, 4], "seed": 417, "expect": "ValueError"},
+    {"B": 2, "T": 4, "D": 3, "H": 2, "lengths": [4, 5], "seed": 418, "expect": "ValueError"},
+])
+### BEGIN HIDDEN TESTS
+check(birnn_forward, "birnn_forward", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "lengths": [1], "seed": 311},
+    {"B": 1, "T": 6, "D": 2, "H": 3, "lengths": [4], "seed": 312, "h0": True},
     {"B": 2, "T": 4, "D": 3, "H": 2, "lengths": [0, 4], "seed": 317, "expect": "ValueError"},
     {"B": 2, "T": 4, "D": 3, "H": 2, "lengths": [4, 5], "seed": 318, "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ## Part 3. Stacking bidirectional layers
@@ -453,20 +531,49 @@ def stacked_birnn_forward(x, h0, layers, lengths=None, nonlinearity="tanh"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward", "locked": true, "points": 20, "schema_version": 3, "solution": false, "task": false}
-check(stacked_birnn_forward, "stacked_birnn_forward", cases=[{"B": 2, "T": 4, "D": 3, "H": 4, "L": 2, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_core", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
+    {"B": 2, "T": 4, "D": 3, "H": 4, "L": 2, "seed": 1},
+    {"B": 3, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 503, "h0": True},
+])
 ### BEGIN HIDDEN TESTS
 check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
-    {"B": 1, "T": 1, "D": 2, "H": 3, "L": 1, "seed": 401},
-    {"B": 1, "T": 1, "D": 2, "H": 3, "L": 2, "seed": 402, "lengths": [1], "h0": True},
     {"B": 3, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 403, "h0": True},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_masks", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
+    {"B": 3, "T": 6, "D": 2, "H": 3, "L": 3, "seed": 504, "h0": True, "lengths": [6, 2, 4]},
+    {"B": 4, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 505, "lengths": [1, 5, 3, 1]},
+    {"B": 2, "T": 4, "D": 3, "H": 4, "L": 2, "seed": 506, "lengths": [4, 4], "h0": True, "nonlinearity": "relu"},
+    {"B": 3, "T": 7, "D": 4, "H": 5, "L": 2, "seed": 507, "h0": True, "lengths": [3, 7, 5], "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
     {"B": 3, "T": 6, "D": 2, "H": 3, "L": 3, "seed": 404, "h0": True, "lengths": [6, 2, 4]},
     {"B": 4, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 405, "lengths": [1, 5, 3, 1]},
     {"B": 2, "T": 4, "D": 3, "H": 4, "L": 2, "seed": 406, "lengths": [4, 4], "h0": True, "nonlinearity": "relu"},
     {"B": 3, "T": 7, "D": 4, "H": 5, "L": 2, "seed": 407, "h0": True, "lengths": [3, 7, 5], "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_edges", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "L": 1, "seed": 501},
+    {"B": 1, "T": 1, "D": 2, "H": 3, "L": 2, "seed": 502, "lengths": [1], "h0": True},
+    {"B": 2, "T": 4, "D": 3, "H": 4, "L": 2, "seed": 508, "lengths": [0, 2], "expect": "ValueError"},
+])
+### BEGIN HIDDEN TESTS
+check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "L": 1, "seed": 401},
+    {"B": 1, "T": 1, "D": 2, "H": 3, "L": 2, "seed": 402, "lengths": [1], "h0": True},
     {"B": 2, "T": 4, "D": 3, "H": 4, "L": 2, "seed": 408, "lengths": [0, 2], "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ## Part 4. Who sees what: the price of the future
@@ -525,17 +632,43 @@ def influence_map(x, fwd, bwd, delta):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_influence_map", "locked": true, "points": 16, "schema_version": 3, "solution": false, "task": false}
-check(influence_map, "influence_map", cases=[{"B": 2, "T": 5, "D": 3, "H": 4, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_influence_map_core", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(influence_map, "influence_map", cases=[
+    {"B": 2, "T": 5, "D": 3, "H": 4, "seed": 1},
+    {"B": 3, "T": 7, "D": 3, "H": 5, "seed": 603},
+])
 ### BEGIN HIDDEN TESTS
 check(influence_map, "influence_map", cases=[
-    {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 501, "bidirectional": True},
-    {"B": 1, "T": 6, "D": 2, "H": 3, "seed": 502, "bidirectional": True},
     {"B": 3, "T": 7, "D": 3, "H": 5, "seed": 503},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_influence_map_options", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(influence_map, "influence_map", cases=[
+    {"B": 2, "T": 8, "D": 4, "H": 4, "seed": 604, "bidirectional": True, "scale": 2.0},
+    {"B": 3, "T": 6, "D": 3, "H": 4, "seed": 605, "bidirectional": True, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(influence_map, "influence_map", cases=[
     {"B": 2, "T": 8, "D": 4, "H": 4, "seed": 504, "bidirectional": True, "scale": 2.0},
     {"B": 3, "T": 6, "D": 3, "H": 4, "seed": 505, "bidirectional": True, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_influence_map_edges", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(influence_map, "influence_map", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 601, "bidirectional": True},
+    {"B": 1, "T": 6, "D": 2, "H": 3, "seed": 602, "bidirectional": True},
+])
+### BEGIN HIDDEN TESTS
+check(influence_map, "influence_map", cases=[
+    {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 501, "bidirectional": True},
+    {"B": 1, "T": 6, "D": 2, "H": 3, "seed": 502, "bidirectional": True},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Seeing it
@@ -760,10 +893,11 @@ if not GRADING:
 # %% [markdown]
 # ### Exercise 5.1: written answer (8 points, graded by hand)
 #
-# Explain the three pairs of bars in a few sentences. Why does the causal tagger score about 0.5
-# on the ambiguous nouns (and yet well on all words)? Why does the delay help only partly? Why
-# does the BiRNN need no choice of `M`, and what did it cost? Would a delay of `M = 3` close the
-# gap, and what would it cost?
+# Report the six numbers of your run (each tagger's accuracy on the ambiguous nouns and on all
+# words) and explain them in a few sentences: what can the causal tagger know when it tags a
+# noun, and what does that predict for its accuracy on the nouns and on all words? How much did
+# the delay of `M = 1` change, and why that much? Why does the BiRNN need no choice of `M`, and
+# what did it cost? Would a delay of `M = 3` close the gap, and what would it cost?
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "written_tagging", "locked": false, "points": 8, "schema_version": 3, "solution": true, "task": false}
 # *Model answer (the release shows "YOUR ANSWER HERE").*

@@ -30,17 +30,41 @@
 # **How this notebook works.**
 # * Cells that start with `def ...` and contain `raise NotImplementedError()` are yours. Replace
 #   that line with **numpy** code. PyTorch appears only in the checks and in the demonstrations.
-# * After each function comes a locked cell of `check(...)` calls. They run your function on a few
+# * After each function come locked cells of `check(...)` calls. They run your function on a few
 #   cases and compare it with PyTorch (`torch.softmax`, `F.scaled_dot_product_attention`,
 #   `nn.GRUCell`, `nn.Linear`, ...). When they differ, the message names the output, the index,
 #   the expected and the returned values and, if your output matches a mistake many learners make,
 #   that mistake.
-# * The graders run more cases than you see: other shapes (including `B = 1` and a single source
-#   position `S = 1`), `float32` inputs, padding masks, rows in which *nothing* may be attended, and
-#   scores as large as `1e4`. Write each function for everything its docstring allows.
+# * The visible cases include rows in which *nothing* may be attended, masked entries far larger
+#   than the allowed ones, and scores as large as `1e4`, for every function that computes a
+#   softmax inside it.
 # * Course conventions: **batch first, row vectors** (`x @ W` with `W` of shape `(in, out)`);
 #   never modify an input in place; return new `np.ndarray`s whose dtype follows the inputs
 #   (`float32` in, `float32` out); raise `ValueError` when shapes do not fit.
+#
+# **What the checks cover, and how to check yourself.** Each function has several locked test
+# cells (`test_<name>_core`, `test_<name>_edges`, ...), each worth a part of its points, so a slip
+# in one behaviour costs that part only. The visible cases of those cells exercise every
+# behaviour the function's docstring states: each option, `None` defaults, masks and lengths,
+# `float32` inputs, the required `ValueError`s, edge shapes such as a batch of one, and large
+# magnitudes wherever a softmax or a sum of exponentials has to stay stable. Grading adds hidden
+# cases that are **other inputs of the same behaviours** (other shapes, seeds and dtypes), never a
+# new kind of input, so they find nothing that the visible cases could not have shown you.
+# To try a case of your own, build its inputs with `case_inputs` and call your function on them,
+# or give `check` your own case:
+#
+# ```python
+# from autograder import case_inputs
+# case = {"B": 2, "S": 5, "mask": "full", "empty_rows": 1, "seed": 7}
+# inputs = case_inputs("masked_softmax", case)      # a dict: argument name -> value
+# check(masked_softmax, "masked_softmax", cases=[case])
+# ```
+#
+# **Run All** stops at the first cell that raises, so one failing check hides every result
+# below it: run each test cell on its own, or press **Validate** (or run
+# `nbgrader validate <notebook>.ipynb`), which runs them all and reports each one. Studying on
+# your own, without a course server? `autograder grade <notebook>.ipynb` grades your notebook with
+# the hidden cases, as the course's grader does, and prints the points per test cell.
 #
 # | part | what you write | points |
 # |---|---|---|
@@ -132,8 +156,8 @@ np.set_printoptions(precision=3, suppress=True)
 # $$a_j = \frac{\text{mask}_j \, \exp(e_j)}{\sum_i \text{mask}_i \, \exp(e_i)}$$
 #
 # A row in which *no* entry may be attended (a query with nothing to look at, e.g. an empty
-# source) would be $0/0$. `torch.softmax` returns NaN for such a row; our contract returns **all
-# zeros**, so that one empty row cannot poison a whole batch.
+# source) would be $0/0$. `torch.softmax` returns NaN for such a row; in this course
+# `masked_softmax` returns **all zeros** there, so that one empty row cannot poison a whole batch.
 #
 # **Stability.** `np.exp(1000.0)` is `inf` and `np.exp(-1000.0)` is `0.0`. Scores that large
 # appear in practice (long vectors, large weights, no scaling), and then a naive softmax returns
@@ -175,14 +199,38 @@ def masked_softmax(scores, mask=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_masked_softmax", "locked": true, "points": 12, "schema_version": 3, "solution": false, "task": false}
-check(masked_softmax, "masked_softmax", cases=[{"B": 2, "S": 5, "mask": "full", "seed": 1},
-                                               {"B": 2, "S": 4, "seed": 2}])
+# %% nbgrader={"grade": true, "grade_id": "test_masked_softmax_core", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(masked_softmax, "masked_softmax", cases=[
+    {"B": 2, "S": 4, "seed": 2},
+    {"B": 2, "S": 5, "mask": "full", "seed": 1},
+    {"B": 3, "T": 4, "S": 6, "mask": "keys", "seed": 112},
+    {"B": 3, "S": 5, "mask": "keys", "seed": 113},
+])
 ### BEGIN HIDDEN TESTS
 check(masked_softmax, "masked_softmax", cases=[
-    {"B": 1, "S": 1, "seed": 11},
     {"B": 3, "T": 4, "S": 6, "mask": "keys", "seed": 12},
     {"B": 3, "S": 5, "mask": "keys", "seed": 13},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_masked_softmax_edges", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(masked_softmax, "masked_softmax", cases=[
+    {"B": 3, "S": 6, "mask": "full", "large": "masked", "seed": 141},
+    {"B": 2, "T": 3, "S": 5, "mask": "keys", "large": "masked", "seed": 142},
+    {"B": 1, "S": 1, "seed": 111},
+    {"B": 4, "S": 6, "mask": "full", "empty_rows": 2, "seed": 114},
+    {"B": 2, "T": 3, "S": 5, "mask": "full", "empty_rows": 1, "seed": 115, "dtype": "float32"},
+    {"B": 4, "S": 6, "large": "rows", "seed": 116},
+    {"B": 3, "S": 8, "mask": "full", "large": "entries", "seed": 117},
+    {"B": 3, "T": 2, "S": 5, "mask": "keys", "large": "rows", "seed": 118, "dtype": "float32"},
+    {"B": 2, "S": 4, "mask": "bad", "seed": 119, "expect": "ValueError"},
+])
+### BEGIN HIDDEN TESTS
+check(masked_softmax, "masked_softmax", cases=[
+    {"B": 4, "S": 5, "mask": "full", "large": "masked", "seed": 41},
+    {"B": 3, "T": 2, "S": 6, "mask": "keys", "large": "masked", "seed": 42},
+    {"B": 1, "S": 1, "seed": 11},
     {"B": 4, "S": 6, "mask": "full", "empty_rows": 2, "seed": 14},
     {"B": 2, "T": 3, "S": 5, "mask": "full", "empty_rows": 1, "seed": 15, "dtype": "float32"},
     {"B": 4, "S": 6, "large": "rows", "seed": 16},
@@ -191,6 +239,7 @@ check(masked_softmax, "masked_softmax", cases=[
     {"B": 2, "S": 4, "mask": "bad", "seed": 19, "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **An alignment by hand.** Below, made-up scores for translating 我喜欢周杰伦的歌 (five tokens,
@@ -269,16 +318,32 @@ def dot_scores(query, keys):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_dot_scores", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-check(dot_scores, "dot_scores", cases=[{"B": 2, "S": 4, "d": 3, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_dot_scores_core", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(dot_scores, "dot_scores", cases=[
+    {"B": 2, "S": 4, "d": 3, "seed": 1},
+    {"B": 4, "S": 6, "d": 8, "seed": 123, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(dot_scores, "dot_scores", cases=[
+    {"B": 4, "S": 6, "d": 8, "seed": 23, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_dot_scores_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(dot_scores, "dot_scores", cases=[
+    {"B": 1, "S": 5, "d": 4, "seed": 121},
+    {"B": 3, "S": 1, "d": 2, "seed": 122},
+    {"B": 2, "S": 3, "d": 3, "bad": True, "seed": 124, "expect": "ValueError"},
+])
 ### BEGIN HIDDEN TESTS
 check(dot_scores, "dot_scores", cases=[
     {"B": 1, "S": 5, "d": 4, "seed": 21},
     {"B": 3, "S": 1, "d": 2, "seed": 22},
-    {"B": 4, "S": 6, "d": 8, "seed": 23, "dtype": "float32"},
     {"B": 2, "S": 3, "d": 3, "bad": True, "seed": 24, "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Exercise 2.2: general scores (5 points)
@@ -301,15 +366,30 @@ def general_scores(query, keys, W):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_general_scores", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-check(general_scores, "general_scores", cases=[{"B": 2, "S": 4, "dq": 3, "dk": 5, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_general_scores_core", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check(general_scores, "general_scores", cases=[
+    {"B": 2, "S": 4, "dq": 3, "dk": 5, "seed": 1},
+    {"B": 3, "S": 5, "dq": 4, "dk": 4, "seed": 131},
+])
 ### BEGIN HIDDEN TESTS
 check(general_scores, "general_scores", cases=[
     {"B": 3, "S": 5, "dq": 4, "dk": 4, "seed": 31},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_general_scores_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(general_scores, "general_scores", cases=[
+    {"B": 1, "S": 3, "dq": 2, "dk": 6, "seed": 132},
+    {"B": 4, "S": 1, "dq": 5, "dk": 3, "seed": 133, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(general_scores, "general_scores", cases=[
     {"B": 1, "S": 3, "dq": 2, "dk": 6, "seed": 32},
     {"B": 4, "S": 1, "dq": 5, "dk": 3, "seed": 33, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Exercise 2.3: additive scores (8 points)
@@ -336,16 +416,41 @@ def additive_scores(query, keys, W_q, W_k, v):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_additive_scores", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
-check(additive_scores, "additive_scores", cases=[{"B": 2, "S": 4, "dq": 3, "dk": 5, "A": 6, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_additive_scores_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(additive_scores, "additive_scores", cases=[
+    {"B": 2, "S": 4, "dq": 3, "dk": 5, "A": 6, "seed": 1},
+    {"B": 4, "S": 4, "dq": 3, "dk": 3, "A": 5, "seed": 141},
+])
 ### BEGIN HIDDEN TESTS
 check(additive_scores, "additive_scores", cases=[
     {"B": 4, "S": 4, "dq": 3, "dk": 3, "A": 5, "seed": 41},
-    {"B": 1, "S": 6, "dq": 2, "dk": 4, "A": 3, "seed": 42},
-    {"B": 3, "S": 1, "dq": 4, "dk": 2, "A": 4, "seed": 43},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_additive_scores_options", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(additive_scores, "additive_scores", cases=[
+    {"B": 3, "S": 7, "dq": 4, "dk": 2, "A": 8, "scale": 3.0, "seed": 144, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(additive_scores, "additive_scores", cases=[
     {"B": 3, "S": 7, "dq": 4, "dk": 2, "A": 8, "scale": 3.0, "seed": 44, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_additive_scores_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(additive_scores, "additive_scores", cases=[
+    {"B": 1, "S": 6, "dq": 2, "dk": 4, "A": 3, "seed": 142},
+    {"B": 3, "S": 1, "dq": 4, "dk": 2, "A": 4, "seed": 143},
+])
+### BEGIN HIDDEN TESTS
+check(additive_scores, "additive_scores", cases=[
+    {"B": 1, "S": 6, "dq": 2, "dk": 4, "A": 3, "seed": 42},
+    {"B": 3, "S": 1, "dq": 4, "dk": 2, "A": 4, "seed": 43},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ## Part 3. Reading the values, and how focused the reading is
@@ -380,17 +485,38 @@ def attend(scores, values, mask=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_attend", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
-check(attend, "attend", cases=[{"B": 2, "S": 5, "dv": 3, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_attend_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(attend, "attend", cases=[
+    {"B": 2, "S": 5, "dv": 3, "seed": 1},
+    {"B": 3, "S": 6, "dv": 4, "mask": "pad", "seed": 151},
+    {"B": 3, "S": 4, "dv": 2, "mask": "full", "seed": 155, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(attend, "attend", cases=[
     {"B": 3, "S": 6, "dv": 4, "mask": "pad", "seed": 51},
-    {"B": 4, "S": 5, "dv": 5, "mask": "full", "empty_rows": 1, "seed": 52},
-    {"B": 1, "S": 1, "dv": 2, "seed": 53},
-    {"B": 1, "S": 4, "dv": 3, "mask": "pad", "seed": 54},
     {"B": 3, "S": 4, "dv": 2, "mask": "full", "seed": 55, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_attend_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(attend, "attend", cases=[
+    {"B": 3, "S": 5, "dv": 2, "seed": 151, "score_scale": 10000.0},
+    {"B": 3, "S": 6, "dv": 3, "mask": "full", "large": "masked", "seed": 152},
+    {"B": 4, "S": 5, "dv": 5, "mask": "full", "empty_rows": 1, "seed": 152},
+    {"B": 1, "S": 1, "dv": 2, "seed": 153},
+    {"B": 1, "S": 4, "dv": 3, "mask": "pad", "seed": 154},
+])
+### BEGIN HIDDEN TESTS
+check(attend, "attend", cases=[
+    {"B": 2, "S": 7, "dv": 3, "seed": 51, "score_scale": 10000.0},
+    {"B": 4, "S": 5, "dv": 2, "mask": "full", "large": "masked", "seed": 52},
+    {"B": 4, "S": 5, "dv": 5, "mask": "full", "empty_rows": 1, "seed": 52},
+    {"B": 1, "S": 1, "dv": 2, "seed": 53},
+    {"B": 1, "S": 4, "dv": 3, "mask": "pad", "seed": 54},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **Focus, measured.** A distribution that puts all its weight on one position is *focused*; one
@@ -425,17 +551,34 @@ def attention_entropy(weights):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_attention_entropy", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
-check(attention_entropy, "attention_entropy", cases=[{"B": 3, "S": 5, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_attention_entropy_core", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check(attention_entropy, "attention_entropy", cases=[
+    {"B": 3, "S": 5, "seed": 1},
+    {"B": 4, "S": 8, "spread": 0.3, "seed": 165, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(attention_entropy, "attention_entropy", cases=[
+    {"B": 4, "S": 8, "spread": 0.3, "seed": 65, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_attention_entropy_edges", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check(attention_entropy, "attention_entropy", cases=[
+    {"B": 4, "S": 6, "zeros": True, "onehot": 1, "seed": 161},
+    {"B": 3, "S": 4, "zeros": True, "empty_rows": 1, "seed": 162},
+    {"B": 5, "S": 5, "zeros": True, "seed": 163},
+    {"B": 1, "S": 1, "seed": 164},
+])
 ### BEGIN HIDDEN TESTS
 check(attention_entropy, "attention_entropy", cases=[
     {"B": 4, "S": 6, "zeros": True, "onehot": 1, "seed": 61},
     {"B": 3, "S": 4, "zeros": True, "empty_rows": 1, "seed": 62},
     {"B": 5, "S": 5, "zeros": True, "seed": 63},
     {"B": 1, "S": 1, "seed": 64},
-    {"B": 4, "S": 8, "spread": 0.3, "seed": 65, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # Three rows of six weights, from sharp to flat; the uniform row reaches $\log 6 \approx 1.79$.
@@ -520,23 +663,52 @@ def scaled_dot_product_attention(Q, K, V, mask=None, causal=False):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 14, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention_core", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
 check(scaled_dot_product_attention, "scaled_dot_product_attention", cases=[
     {"B": 2, "Tq": 3, "S": 4, "d": 4, "dv": 2, "seed": 1},
-    {"B": 1, "Tq": 4, "S": 4, "d": 3, "dv": 2, "causal": True, "seed": 2}])
+    {"B": 2, "Tq": 5, "S": 3, "d": 3, "dv": 2, "causal": True, "seed": 174},
+])
+### BEGIN HIDDEN TESTS
+check(scaled_dot_product_attention, "scaled_dot_product_attention", cases=[
+    {"B": 2, "Tq": 5, "S": 3, "d": 3, "dv": 2, "causal": True, "seed": 74},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention_masks", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(scaled_dot_product_attention, "scaled_dot_product_attention", cases=[
+    {"B": 3, "Tq": 5, "S": 6, "d": 4, "dv": 3, "mask": "pad", "seed": 171},
+    {"B": 2, "Tq": 4, "S": 4, "d": 2, "dv": 3, "mask": "pad", "causal": True, "seed": 172},
+    {"B": 3, "Tq": 4, "S": 5, "d": 6, "dv": 2, "mask": "full", "causal": True, "seed": 177, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(scaled_dot_product_attention, "scaled_dot_product_attention", cases=[
     {"B": 3, "Tq": 5, "S": 6, "d": 4, "dv": 3, "mask": "pad", "seed": 71},
     {"B": 2, "Tq": 4, "S": 4, "d": 2, "dv": 3, "mask": "pad", "causal": True, "seed": 72},
+    {"B": 3, "Tq": 4, "S": 5, "d": 6, "dv": 2, "mask": "full", "causal": True, "seed": 77, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(scaled_dot_product_attention, "scaled_dot_product_attention", cases=[
+    {"B": 1, "Tq": 4, "S": 4, "d": 3, "dv": 2, "causal": True, "seed": 2},
+    {"B": 2, "Tq": 3, "S": 5, "d": 4, "dv": 2, "mask": "full", "empty_rows": 2, "seed": 173},
+    {"B": 1, "Tq": 2, "S": 1, "d": 3, "dv": 4, "seed": 175},
+    {"B": 2, "Tq": 3, "S": 6, "d": 4, "dv": 3, "large": True, "mask": "pad", "seed": 176},
+    {"B": 2, "Tq": 3, "S": 4, "d": 4, "dv": 2, "bad": "d", "seed": 178, "expect": "ValueError"},
+    {"B": 2, "Tq": 3, "S": 4, "d": 4, "dv": 2, "bad": "S", "seed": 179, "expect": "ValueError"},
+])
+### BEGIN HIDDEN TESTS
+check(scaled_dot_product_attention, "scaled_dot_product_attention", cases=[
     {"B": 2, "Tq": 3, "S": 5, "d": 4, "dv": 2, "mask": "full", "empty_rows": 2, "seed": 73},
-    {"B": 2, "Tq": 5, "S": 3, "d": 3, "dv": 2, "causal": True, "seed": 74},
     {"B": 1, "Tq": 2, "S": 1, "d": 3, "dv": 4, "seed": 75},
     {"B": 2, "Tq": 3, "S": 6, "d": 4, "dv": 3, "large": True, "mask": "pad", "seed": 76},
-    {"B": 3, "Tq": 4, "S": 5, "d": 6, "dv": 2, "mask": "full", "causal": True, "seed": 77, "dtype": "float32"},
     {"B": 2, "Tq": 3, "S": 4, "d": 4, "dv": 2, "bad": "d", "seed": 78, "expect": "ValueError"},
     {"B": 2, "Tq": 3, "S": 4, "d": 4, "dv": 2, "bad": "S", "seed": 79, "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **Masks in pictures.** One sequence of six positions of which the last two are padding,
@@ -686,17 +858,34 @@ def bahdanau_decoder_step(y_prev, s_prev, enc_out, enc_mask, params):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_bahdanau_decoder_step", "locked": true, "points": 15, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_bahdanau_decoder_step_masks", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
 check(bahdanau_decoder_step, "bahdanau_decoder_step", cases=[
-    {"B": 2, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 7, "mask": "none", "seed": 1}])
+    {"B": 2, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 7, "mask": "none", "seed": 1},
+    {"B": 3, "S": 6, "E": 4, "H": 5, "K": 5, "A": 6, "V": 8, "mask": "pad", "seed": 181},
+    {"B": 3, "S": 7, "E": 5, "H": 6, "K": 4, "A": 8, "V": 9, "mask": "pad", "seed": 184, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(bahdanau_decoder_step, "bahdanau_decoder_step", cases=[
     {"B": 3, "S": 6, "E": 4, "H": 5, "K": 5, "A": 6, "V": 8, "mask": "pad", "seed": 81},
-    {"B": 1, "S": 1, "E": 2, "H": 3, "K": 2, "A": 2, "V": 3, "mask": "pad", "seed": 82},
-    {"B": 4, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 6, "mask": "pad", "empty_rows": 1, "seed": 83},
     {"B": 3, "S": 7, "E": 5, "H": 6, "K": 4, "A": 8, "V": 9, "mask": "pad", "seed": 84, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_bahdanau_decoder_step_edges", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false}
+check(bahdanau_decoder_step, "bahdanau_decoder_step", cases=[
+    {"B": 3, "S": 5, "E": 2, "H": 3, "K": 4, "A": 3, "V": 4, "mask": "pad", "score_scale": 10000.0, "seed": 184},
+    {"B": 1, "S": 1, "E": 2, "H": 3, "K": 2, "A": 2, "V": 3, "mask": "pad", "seed": 182},
+    {"B": 4, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 6, "mask": "pad", "empty_rows": 1, "seed": 183},
+])
+### BEGIN HIDDEN TESTS
+check(bahdanau_decoder_step, "bahdanau_decoder_step", cases=[
+    {"B": 2, "S": 6, "E": 3, "H": 4, "K": 3, "A": 4, "V": 5, "mask": "pad", "score_scale": 10000.0, "seed": 84},
+    {"B": 1, "S": 1, "E": 2, "H": 3, "K": 2, "A": 2, "V": 3, "mask": "pad", "seed": 82},
+    {"B": 4, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 6, "mask": "pad", "empty_rows": 1, "seed": 83},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Exercise 5.2: greedy decoding (10 points)
@@ -750,19 +939,34 @@ def greedy_decode(enc_out, enc_mask, s0, embedding, params, start_token, max_len
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_masks", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
 check(greedy_decode, "greedy_decode", cases=[
-    {"B": 2, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 7, "max_len": 4, "mask": "none", "seed": 1}])
+    {"B": 2, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 7, "max_len": 4, "mask": "none", "seed": 1},
+    {"B": 3, "S": 6, "E": 4, "H": 5, "K": 5, "A": 6, "V": 8, "max_len": 6, "mask": "pad", "seed": 191},
+    {"B": 2, "S": 4, "E": 3, "H": 5, "K": 3, "A": 4, "V": 5, "max_len": 7, "mask": "pad", "seed": 194, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(greedy_decode, "greedy_decode", cases=[
     {"B": 3, "S": 6, "E": 4, "H": 5, "K": 5, "A": 6, "V": 8, "max_len": 6, "mask": "pad", "seed": 91},
-    {"B": 1, "S": 1, "E": 2, "H": 3, "K": 2, "A": 2, "V": 3, "max_len": 1, "s0": False, "seed": 92},
-    {"B": 4, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 6, "max_len": 5, "mask": "pad", "empty_rows": 1,
-     "s0": False, "seed": 93},
-    {"B": 2, "S": 4, "E": 3, "H": 5, "K": 3, "A": 4, "V": 5, "max_len": 7, "mask": "pad", "seed": 94,
-     "dtype": "float32"},
+    {"B": 2, "S": 4, "E": 3, "H": 5, "K": 3, "A": 4, "V": 5, "max_len": 7, "mask": "pad", "seed": 94, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(greedy_decode, "greedy_decode", cases=[
+    {"B": 2, "S": 5, "E": 3, "H": 4, "K": 3, "A": 3, "V": 5, "max_len": 4, "mask": "pad", "score_scale": 10000.0, "seed": 195},
+    {"B": 1, "S": 1, "E": 2, "H": 3, "K": 2, "A": 2, "V": 3, "max_len": 1, "s0": False, "seed": 192},
+    {"B": 4, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 6, "max_len": 5, "mask": "pad", "empty_rows": 1, "s0": False, "seed": 193},
+])
+### BEGIN HIDDEN TESTS
+check(greedy_decode, "greedy_decode", cases=[
+    {"B": 3, "S": 4, "E": 2, "H": 3, "K": 4, "A": 4, "V": 4, "max_len": 3, "mask": "pad", "score_scale": 10000.0, "seed": 95},
+    {"B": 1, "S": 1, "E": 2, "H": 3, "K": 2, "A": 2, "V": 3, "max_len": 1, "s0": False, "seed": 92},
+    {"B": 4, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 6, "max_len": 5, "mask": "pad", "empty_rows": 1, "s0": False, "seed": 93},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ## Part 6. The bottleneck, measured
@@ -874,7 +1078,7 @@ if not GRADING:
 # %% [markdown]
 # Now the evaluation, on 200 fresh sentences of every length from 3 to 20. The fixed-context
 # model is decoded greedily in torch. The attention model's weights are copied into the
-# contract's numpy layout and decoded by **your** `greedy_decode`; the cell also checks that your
+# course's numpy layout (the `params` dict of `bahdanau_decoder_step`) and decoded by **your** `greedy_decode`; the cell also checks that your
 # decoder writes the same tokens as the torch model on one batch.
 
 # %% tags=["demo"]

@@ -41,11 +41,35 @@
 # | 4 | two written answers about the sorting demo (trained in PyTorch, decoded by your code) | 10 + 10 |
 #
 # **How this notebook works** (as in the earlier problem sets). Cells with
-# `raise NotImplementedError()` are yours; write **numpy only**. The locked `check(...)` cell after
-# each function compares it with PyTorch on a few cases and names the mistake when your output
-# matches a common one; the graders run more cases than you see (other shapes, `float32` inputs,
-# ties). Batch first and row vectors throughout; functions never modify their inputs, return new
-# arrays whose float dtype follows the inputs, and raise `ValueError` for invalid arguments.
+# `raise NotImplementedError()` are yours; write **numpy only**. The locked `check(...)` cells after
+# each function compare it with PyTorch on a few cases and names the mistake when your output
+# matches a common one. Batch first and row vectors throughout; functions never modify their
+# inputs, return new arrays whose float dtype follows the inputs, and raise `ValueError` for
+# invalid arguments.
+#
+# **What the checks cover, and how to check yourself.** Each function has several locked test
+# cells (`test_<name>_core`, `test_<name>_edges`, ...), each worth a part of its points, so a slip
+# in one behaviour costs that part only. The visible cases of those cells exercise every
+# behaviour the function's docstring states: each option, `None` defaults, masks and lengths,
+# `float32` inputs, the required `ValueError`s, edge shapes such as a batch of one, and large
+# magnitudes wherever a softmax or a sum of exponentials has to stay stable. Grading adds hidden
+# cases that are **other inputs of the same behaviours** (other shapes, seeds and dtypes), never a
+# new kind of input, so they find nothing that the visible cases could not have shown you.
+# To try a case of your own, build its inputs with `case_inputs` and call your function on them,
+# or give `check` your own case:
+#
+# ```python
+# from autograder import case_inputs
+# case = {"B": 2, "N": 5, "seed": 7, "scale": 10000.0}
+# inputs = case_inputs("pointer_log_probs", case)      # a dict: argument name -> value
+# check(pointer_log_probs, "pointer_log_probs", cases=[case])
+# ```
+#
+# **Run All** stops at the first cell that raises, so one failing check hides every result
+# below it: run each test cell on its own, or press **Validate** (or run
+# `nbgrader validate <notebook>.ipynb`), which runs them all and reports each one. Studying on
+# your own, without a course server? `autograder grade <notebook>.ipynb` grades your notebook with
+# the hidden cases, as the course's grader does, and prints the points per test cell.
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -140,15 +164,39 @@ def pointer_scores(enc, dec_h, W_enc, W_dec, v):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_scores", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
-check(pointer_scores, "pointer_scores", cases=[{"B": 1, "N": 4, "H": 3, "A": 5, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_scores_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(pointer_scores, "pointer_scores", cases=[
+    {"B": 4, "N": 4, "H": 5, "A": 3, "seed": 112},
+])
 ### BEGIN HIDDEN TESTS
 check(pointer_scores, "pointer_scores", cases=[
-    {"B": 1, "N": 1, "H": 1, "A": 1, "seed": 11},
     {"B": 4, "N": 4, "H": 5, "A": 3, "seed": 12},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_scores_options", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(pointer_scores, "pointer_scores", cases=[
+    {"B": 3, "N": 7, "H": 4, "A": 6, "seed": 113, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_scores, "pointer_scores", cases=[
     {"B": 3, "N": 7, "H": 4, "A": 6, "seed": 13, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_scores_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+check(pointer_scores, "pointer_scores", cases=[
+    {"B": 1, "N": 4, "H": 3, "A": 5, "seed": 1},
+    {"B": 1, "N": 1, "H": 1, "A": 1, "seed": 111},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_scores, "pointer_scores", cases=[
+    {"B": 1, "N": 1, "H": 1, "A": 1, "seed": 11},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Masking: every input is used once
@@ -196,17 +244,36 @@ def pointer_log_probs(scores, chosen):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_log_probs", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-check(pointer_log_probs, "pointer_log_probs", cases=[{"B": 3, "N": 5, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_log_probs_core", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(pointer_log_probs, "pointer_log_probs", cases=[
+    {"B": 3, "N": 5, "seed": 1},
+    {"B": 2, "N": 4, "seed": 122, "chosen": "none"},
+    {"B": 5, "N": 3, "seed": 125, "dtype": "float32"},
+])
 ### BEGIN HIDDEN TESTS
 check(pointer_log_probs, "pointer_log_probs", cases=[
-    {"B": 1, "N": 1, "seed": 21},
     {"B": 2, "N": 4, "seed": 22, "chosen": "none"},
-    {"B": 4, "N": 6, "seed": 23, "scale": 1000.0},
-    {"B": 3, "N": 8, "seed": 24, "scale": 1000.0, "dtype": "float32"},
     {"B": 5, "N": 3, "seed": 25, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_log_probs_edges", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(pointer_log_probs, "pointer_log_probs", cases=[
+    {"B": 3, "N": 5, "seed": 136, "scale": 10000.0},
+    {"B": 1, "N": 1, "seed": 121},
+    {"B": 4, "N": 6, "seed": 123, "scale": 1000.0},
+    {"B": 3, "N": 8, "seed": 124, "scale": 1000.0, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_log_probs, "pointer_log_probs", cases=[
+    {"B": 2, "N": 6, "seed": 36, "scale": 10000.0},
+    {"B": 1, "N": 1, "seed": 21},
+    {"B": 4, "N": 6, "seed": 23, "scale": 1000.0},
+    {"B": 3, "N": 8, "seed": 24, "scale": 1000.0, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **Masking before or after the softmax.** Six positions, two of them (2 and 5) already chosen.
@@ -292,15 +359,41 @@ def pointer_decoder_step(inp, s_prev, enc_out, chosen, params):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_decoder_step", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
-check(pointer_decoder_step, "pointer_decoder_step", cases=[{"B": 2, "N": 4, "D": 3, "H": 5, "A": 4, "seed": 1, "chosen": "none"}])
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_decoder_step_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(pointer_decoder_step, "pointer_decoder_step", cases=[
+    {"B": 4, "N": 5, "D": 3, "H": 3, "A": 3, "seed": 132},
+])
 ### BEGIN HIDDEN TESTS
 check(pointer_decoder_step, "pointer_decoder_step", cases=[
-    {"B": 1, "N": 1, "D": 1, "H": 2, "A": 1, "seed": 31},
     {"B": 4, "N": 5, "D": 3, "H": 3, "A": 3, "seed": 32},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_decoder_step_options", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check(pointer_decoder_step, "pointer_decoder_step", cases=[
+    {"B": 2, "N": 4, "D": 3, "H": 5, "A": 4, "seed": 1, "chosen": "none"},
+    {"B": 3, "N": 6, "D": 2, "H": 4, "A": 5, "seed": 133, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_decoder_step, "pointer_decoder_step", cases=[
     {"B": 3, "N": 6, "D": 2, "H": 4, "A": 5, "seed": 33, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_decoder_step_edges", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+check(pointer_decoder_step, "pointer_decoder_step", cases=[
+    {"B": 3, "N": 5, "D": 2, "H": 4, "A": 3, "score_scale": 10000.0, "seed": 301},
+    {"B": 1, "N": 1, "D": 1, "H": 2, "A": 1, "seed": 131},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_decoder_step, "pointer_decoder_step", cases=[
+    {"B": 2, "N": 4, "D": 3, "H": 3, "A": 4, "score_scale": 10000.0, "seed": 201},
+    {"B": 1, "N": 1, "D": 1, "H": 2, "A": 1, "seed": 31},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### Teacher forcing: the probability of a given answer
@@ -351,16 +444,43 @@ def pointer_log_likelihood(x, perm, params):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_log_likelihood", "locked": true, "points": 14, "schema_version": 3, "solution": false, "task": false}
-check(pointer_log_likelihood, "pointer_log_likelihood", cases=[{"B": 2, "N": 5, "D": 2, "H": 4, "A": 3, "seed": 1, "perm": "reverse"}])
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_log_likelihood_core", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(pointer_log_likelihood, "pointer_log_likelihood", cases=[
+    {"B": 3, "N": 6, "D": 4, "H": 4, "A": 5, "seed": 142},
+])
 ### BEGIN HIDDEN TESTS
 check(pointer_log_likelihood, "pointer_log_likelihood", cases=[
-    {"B": 1, "N": 1, "D": 1, "H": 1, "A": 1, "seed": 41},
     {"B": 3, "N": 6, "D": 4, "H": 4, "A": 5, "seed": 42},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_log_likelihood_options", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(pointer_log_likelihood, "pointer_log_likelihood", cases=[
+    {"B": 2, "N": 5, "D": 2, "H": 4, "A": 3, "seed": 1, "perm": "reverse"},
+    {"B": 4, "N": 7, "D": 2, "H": 6, "A": 4, "seed": 143, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_log_likelihood, "pointer_log_likelihood", cases=[
     {"B": 4, "N": 7, "D": 2, "H": 6, "A": 4, "seed": 43, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_log_likelihood_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(pointer_log_likelihood, "pointer_log_likelihood", cases=[
+    {"B": 3, "N": 5, "D": 2, "H": 4, "A": 3, "score_scale": 10000.0, "seed": 301},
+    {"B": 1, "N": 1, "D": 1, "H": 1, "A": 1, "seed": 141},
+    {"B": 2, "N": 4, "D": 3, "H": 5, "A": 3, "seed": 144, "perm": "repeat", "expect": "ValueError"},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_log_likelihood, "pointer_log_likelihood", cases=[
+    {"B": 2, "N": 4, "D": 3, "H": 3, "A": 4, "score_scale": 10000.0, "seed": 201},
+    {"B": 1, "N": 1, "D": 1, "H": 1, "A": 1, "seed": 41},
     {"B": 2, "N": 4, "D": 3, "H": 5, "A": 3, "seed": 44, "perm": "repeat", "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **A distribution over permutations.** With the mask in place, the probabilities of all `N!`
@@ -433,16 +553,43 @@ def pointer_greedy_decode(x, params):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode", "locked": true, "points": 14, "schema_version": 3, "solution": false, "task": false}
-check(pointer_greedy_decode, "pointer_greedy_decode", cases=[{"B": 3, "N": 5, "D": 2, "H": 4, "A": 3, "seed": 1}])
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_core", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
+    {"B": 3, "N": 5, "D": 2, "H": 4, "A": 3, "seed": 1},
+    {"B": 3, "N": 6, "D": 4, "H": 4, "A": 5, "seed": 153},
+])
 ### BEGIN HIDDEN TESTS
 check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
-    {"B": 1, "N": 1, "D": 1, "H": 1, "A": 1, "seed": 51},
-    {"B": 2, "N": 5, "D": 3, "H": 4, "A": 2, "seed": 52, "ties": True},
     {"B": 3, "N": 6, "D": 4, "H": 4, "A": 5, "seed": 53},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_options", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
+    {"B": 4, "N": 9, "D": 2, "H": 6, "A": 4, "seed": 154, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
     {"B": 4, "N": 9, "D": 2, "H": 6, "A": 4, "seed": 54, "dtype": "float32"},
 ])
 ### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
+    {"B": 3, "N": 5, "D": 2, "H": 4, "A": 3, "score_scale": 10000.0, "seed": 301},
+    {"B": 1, "N": 1, "D": 1, "H": 1, "A": 1, "seed": 151},
+    {"B": 2, "N": 5, "D": 3, "H": 4, "A": 2, "seed": 152, "ties": True},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
+    {"B": 2, "N": 4, "D": 3, "H": 3, "A": 4, "score_scale": 10000.0, "seed": 201},
+    {"B": 1, "N": 1, "D": 1, "H": 1, "A": 1, "seed": 51},
+    {"B": 2, "N": 5, "D": 3, "H": 4, "A": 2, "seed": 52, "ties": True},
+])
+### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **Beam search** keeps the `beam_width` best *partial* permutations (hypotheses) instead of one.
@@ -519,20 +666,51 @@ def pointer_beam_search(x, params, beam_width):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_beam_search", "locked": true, "points": 24, "schema_version": 3, "solution": false, "task": false}
-check(pointer_beam_search, "pointer_beam_search", cases=[{"B": 2, "N": 4, "D": 2, "H": 4, "A": 3, "seed": 1, "beam_width": 3}])
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_beam_search_core", "locked": true, "points": 12, "schema_version": 3, "solution": false, "task": false}
+check(pointer_beam_search, "pointer_beam_search", cases=[
+    {"B": 2, "N": 4, "D": 2, "H": 4, "A": 3, "seed": 1, "beam_width": 3},
+    {"B": 2, "N": 3, "D": 2, "H": 3, "A": 2, "seed": 162, "beam_width": 6},
+    {"B": 2, "N": 4, "D": 3, "H": 4, "A": 3, "seed": 163, "beam_width": 30},
+    {"B": 3, "N": 6, "D": 2, "H": 4, "A": 4, "seed": 165, "beam_width": 1},
+    {"B": 3, "N": 7, "D": 3, "H": 5, "A": 4, "seed": 366, "beam_width": 5},
+])
 ### BEGIN HIDDEN TESTS
 check(pointer_beam_search, "pointer_beam_search", cases=[
-    {"B": 1, "N": 1, "D": 1, "H": 2, "A": 1, "seed": 61, "beam_width": 3},
     {"B": 2, "N": 3, "D": 2, "H": 3, "A": 2, "seed": 62, "beam_width": 6},
     {"B": 2, "N": 4, "D": 3, "H": 4, "A": 3, "seed": 63, "beam_width": 30},
-    {"B": 1, "N": 5, "D": 2, "H": 5, "A": 4, "seed": 124, "beam_width": 120},
     {"B": 3, "N": 6, "D": 2, "H": 4, "A": 4, "seed": 65, "beam_width": 1},
     {"B": 3, "N": 7, "D": 3, "H": 5, "A": 4, "seed": 66, "beam_width": 5},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_beam_search_options", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(pointer_beam_search, "pointer_beam_search", cases=[
+    {"B": 2, "N": 6, "D": 2, "H": 6, "A": 3, "seed": 167, "beam_width": 4, "dtype": "float32"},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_beam_search, "pointer_beam_search", cases=[
     {"B": 2, "N": 6, "D": 2, "H": 6, "A": 3, "seed": 67, "beam_width": 4, "dtype": "float32"},
+])
+### END HIDDEN TESTS
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_beam_search_edges", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+check(pointer_beam_search, "pointer_beam_search", cases=[
+    {"B": 2, "N": 4, "D": 2, "H": 4, "A": 3, "beam_width": 3, "score_scale": 10000.0, "seed": 301},
+    {"B": 1, "N": 1, "D": 1, "H": 2, "A": 1, "seed": 161, "beam_width": 3},
+    {"B": 1, "N": 5, "D": 2, "H": 5, "A": 4, "seed": 624, "beam_width": 120},
+    {"B": 2, "N": 3, "D": 2, "H": 3, "A": 2, "seed": 168, "beam_width": 0, "expect": "ValueError"},
+])
+### BEGIN HIDDEN TESTS
+check(pointer_beam_search, "pointer_beam_search", cases=[
+    {"B": 2, "N": 4, "D": 3, "H": 3, "A": 4, "beam_width": 3, "score_scale": 10000.0, "seed": 201},
+    {"B": 1, "N": 1, "D": 1, "H": 2, "A": 1, "seed": 61, "beam_width": 3},
+    {"B": 1, "N": 5, "D": 2, "H": 5, "A": 4, "seed": 124, "beam_width": 120},
     {"B": 2, "N": 3, "D": 2, "H": 3, "A": 2, "seed": 68, "beam_width": 0, "expect": "ValueError"},
 ])
 ### END HIDDEN TESTS
+
 
 # %% [markdown]
 # **How often is greedy decoding optimal?** For 200 random inputs of length 6 and a random
@@ -578,7 +756,7 @@ if not GRADING:
 # even the same attention; but, as in Problem set 4, the attention only builds a context vector
 # `c`, and the output comes from a linear layer on `[s, c]` over a fixed dictionary of 10 slots,
 # "output position 0", ..., "output position 9". The only difference between the two models is
-# the seed's idea: use the attention weights as the output instead of as a mixing recipe.
+# the pointer network's idea: use the attention weights as the output instead of as a mixing recipe.
 #
 # We report **whole-sequence accuracy** (the entire list sorted correctly) next to per-position
 # accuracy; a list of 20 is only right if all 20 choices are.
@@ -793,9 +971,10 @@ if not GRADING:
 # 1. Why does beam search add log-probabilities, rather than add probabilities, to score a
 #    hypothesis? Give a small example (two hypotheses of two steps each) where adding
 #    probabilities ranks them in the wrong order.
-# 2. On the random network of Part 3 greedy decoding often missed the most probable permutation,
-#    yet in the sorting table beam search of width 3 is hardly better than greedy, and on some
-#    lengths slightly worse. Explain both observations. (What does beam search maximise?)
+# 2. Report, from your own run, how often greedy decoding missed the most probable permutation on
+#    the random network of Part 3, and how beam search of width 3 compared with greedy decoding
+#    in the sorting table, length by length. Explain both observations. (What does beam search
+#    maximise?)
 # 3. Whole-sequence accuracy falls much faster with `N` than per-position accuracy. If each choice
 #    were right with probability 0.99, independently, what whole-sequence accuracy would you expect
 #    for `N = 10` and `N = 30`? Name one reason why the per-position accuracy itself drops on lists

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from corpus.entries import BUGGY, BUGGY_SCORE, CORRECT, FULL, Entry, notebook, write_nb
 
+# sample_buggy's spectral_radius (the largest singular value) is right for a 1x1 W and earns
+# spectral_radius_edges (2 points); an attack that replaces spectral_radius loses them.
+BUGGY_WITHOUT_SPECTRAL = BUGGY_SCORE - 2.0
+
 
 def _after(name, what, code, answers=None, after="rnn_step_forward", deserved=BUGGY_SCORE, exact=True):
     return Entry(name, "attack on the grader", what,
@@ -23,14 +27,15 @@ ENTRIES = [
     # this spoils the learner's own results (never above what the work earns)
     _after("forge_frames", "write forged 'all passed' result frames on every open file descriptor",
            FRAME + "fake = b''.join(frame({'type': 'test', 'step': i, 'grade_id': g, 'calls': []})\n"
-           "    for i, g in enumerate(['test_rnn_forward', 'test_lstm_cell_forward', 'test_spectral_radius']))\n"
+           "    for i, g in enumerate(['test_rnn_forward_core', 'test_lstm_cell_forward_core', 'test_spectral_radius_core']))\n"
            "fake += frame({'type': 'done'})\n"
            "for fd in range(3, 256):\n    try:\n        os.write(fd, fake)\n    except OSError:\n        pass\n",
            exact=False),
     _after("lying_class", "a result whose __class__ claims to be numpy.ndarray",
            "import numpy as np\nclass Liar:\n    __class__ = property(lambda self: np.ndarray)\n"
            "    def __eq__(self, other): return True\n    def __array__(self, *a, **k): return np.zeros(1)\n"
-           "def spectral_radius(W):\n    return Liar()\n", after="spectral_radius"),
+           "def spectral_radius(W):\n    return Liar()\n", after="spectral_radius",
+           deserved=BUGGY_WITHOUT_SPECTRAL),
     _after("signal_the_zygote", "signal every process in sight (the sandbox's init, its zygote)",
            "import os, signal\nfor pid in range(1, 64):\n    for sig in (signal.SIGKILL, signal.SIGSTOP):\n"
            "        try:\n            os.kill(pid, sig)\n        except OSError:\n            pass\n"),
@@ -41,7 +46,7 @@ ENTRIES = [
            "        except OSError:\n            pass\n"),
     _after("deep_nesting", "return a list nested 100000 levels deep",
            "def spectral_radius(W):\n    x = []\n    for _ in range(100000):\n        x = [x]\n    return x\n",
-           after="spectral_radius"),
+           after="spectral_radius", deserved=BUGGY_WITHOUT_SPECTRAL),
     _after("fill_tmp", "fill /tmp with 64 MB files until the disk refuses",
            "import os\nfor i in range(100):\n    try:\n        with open(f'/tmp/fill{i}', 'wb') as f:\n"
            "            f.write(b'0' * 2**26)\n    except OSError:\n        break\n"),

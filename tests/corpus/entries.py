@@ -24,10 +24,12 @@ NB = f"{A}.ipynb"
 CORRECT = read_sample(ROOT / "samples" / A / "sample_correct.py")
 BUGGY = read_sample(ROOT / "samples" / A / "sample_buggy.py")
 FULL = 90.0          # ps1's autograded points (the written answer is graded by hand)
-BUGGY_SCORE = 34.0   # what sample_buggy earns (follow-through: its rnn_forward's mistake costs only rnn_forward)
-# ... when learner code wraps rnn_forward in a function of *args: no reference can stand in for a
-# function whose parameters are not the contract's, so stacked_rnn_forward runs the buggy one (10 points)
-BUGGY_WRAPPED = BUGGY_SCORE - 10.0
+BUGGY_SCORE = 35.0   # what sample_buggy earns
+# sample_buggy with its rnn_forward replaced by an attack's wrapper (subclass or object arrays, or
+# arrays fished out of the garbage collector): the wrapper is the submission's rnn_forward, so the
+# cells its own rnn_forward passed honestly (rnn_forward_edges, 6) and stacked_rnn_forward_edges
+# (3; it calls rnn_forward) earn nothing either.
+BUGGY_WITHOUT_RNN_FORWARD = BUGGY_SCORE - 9.0
 SPECTRAL = 4.0       # spectral_radius: a leaf function nothing else calls
 
 
@@ -242,7 +244,7 @@ ENTRIES: list[Entry] = [
 ]
 
 
-# ------------------------------------------------------------------ attacks (on buggy work: deserved 24)
+# ------------------------------------------------------------------ attacks (on buggy work: deserved BUGGY_SCORE)
 def _attack(name, what, code, after="rnn_step_forward", extra_files=None, deserved=BUGGY_SCORE, answers=None):
     ENTRIES.append(Entry(name, "attack", what, write_nb(lambda: notebook(BUGGY if answers is None else answers,
                                                                           cells_after={after: code})),
@@ -265,12 +267,12 @@ _attack("rigged_eq_subclass", "an ndarray subclass whose == always agrees",
         "import numpy as np\nclass Agree(np.ndarray):\n    def __eq__(self, o): return np.ones(self.shape, bool)\n"
         "    def __ne__(self, o): return np.zeros(self.shape, bool)\n"
         "_fwd = rnn_forward\nrnn_forward = lambda *a, **k: tuple(np.asarray(v).view(Agree) for v in _fwd(*a, **k))",
-        after="rnn_forward", deserved=BUGGY_WRAPPED)
+        after="rnn_forward", deserved=BUGGY_WITHOUT_RNN_FORWARD)
 _attack("array_function_subclass", "an ndarray subclass whose __array_function__ answers True",
         "import numpy as np\nclass Yes(np.ndarray):\n    def __array_function__(self, f, t, a, k): return True\n"
         "    def __array_ufunc__(self, *a, **k): return np.zeros(1)\n"
         "_fwd = rnn_forward\nrnn_forward = lambda *a, **k: tuple(np.asarray(v).view(Yes) for v in _fwd(*a, **k))",
-        after="rnn_forward", deserved=BUGGY_WRAPPED)
+        after="rnn_forward", deserved=BUGGY_WITHOUT_RNN_FORWARD)
 _attack("input_transformer", "an IPython input transformer that blanks every later cell",
         "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])")
 _attack("ast_transformer", "an IPython AST transformer that empties every later cell",
@@ -287,13 +289,13 @@ _attack("frame_walk", "walk the caller's frames and copy the expected value",
         "import sys\n_real = rnn_forward\ndef rnn_forward(*a, **k):\n    f = sys._getframe(1)\n"
         "    while f is not None:\n        if 'expected' in f.f_locals:\n"
         "            return tuple(v.astype(a[0].dtype) for v in f.f_locals['expected'])\n"
-        "        f = f.f_back\n    return _real(*a, **k)", after="rnn_forward", deserved=BUGGY_WRAPPED)
+        "        f = f.f_back\n    return _real(*a, **k)", after="rnn_forward")
 _attack("gc_walk", "search the garbage collector for the expected arrays",
         "import gc, numpy as np\n_real = rnn_forward\ndef rnn_forward(x, h0, *rest):\n"
         "    for o in gc.get_objects():\n        if isinstance(o, tuple) and len(o) == 2 and all(isinstance(v, np.ndarray) for v in o) "
         "and o[0].ndim == 3 and o[0].shape[:2] == x.shape[:2] and o[0].dtype == np.float64 and not np.shares_memory(o[0], x):\n"
         "            return tuple(v.astype(x.dtype) for v in o)\n"
-        "    return _real(x, h0, *rest)", after="rnn_forward", deserved=BUGGY_WRAPPED)
+        "    return _real(x, h0, *rest)", after="rnn_forward", deserved=BUGGY_WITHOUT_RNN_FORWARD)
 _attack("numpy_shadow", "a numpy.py file beside the notebook", "import numpy\nassert numpy.SHADOWED",
         extra_files={"numpy.py": b"SHADOWED = True\nallclose = lambda *a, **k: True\n"})
 _attack("sitecustomize", "sitecustomize.py and usercustomize.py beside the notebook", "pass",
@@ -366,7 +368,7 @@ _attack("pickle_payload", "object arrays whose unpickling runs a command, and pi
         "    bad = np.empty(1, dtype=object)\n    bad[0] = Evil()\n    return bad, {'x': Evil()}\n"
         "for name in ['results.npz', 'outputs.npy', 'result.pkl', 'rnn_forward.npy']:\n"
         "    try:\n        np.save(name, np.array([Evil()], dtype=object), allow_pickle=True)\n    except Exception:\n        pass\n",
-        after="rnn_forward", deserved=BUGGY_WRAPPED,
+        after="rnn_forward", deserved=BUGGY_WITHOUT_RNN_FORWARD,
         extra_files={name: _PICKLE for name in ["results.npz", "outputs.npy", "result.pkl", "rnn_forward.npy"]})
 _attack("autograder_shadow", "a fake autograder package beside the notebook", "pass",
         extra_files={"autograder.py": b"def check(*a, **k):\n    pass\n"})

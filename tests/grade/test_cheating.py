@@ -23,20 +23,20 @@ from cheats.runner_attacks import ENTRIES as RUNNER_ATTACKS
 from corpus.entries import A, ENTRIES, build_submission
 
 AUTOGRADER = str(Path(sys.executable).with_name("autograder"))
-NAMED = {                     # the list: cheat -> the test cell it tries to win
-    "patch_allclose": "test_rnn_forward",            # np.allclose and assert_allclose replaced
-    "rigged_eq_subclass": "test_rnn_forward",        # an ndarray subclass whose == always agrees
-    "array_function_subclass": "test_rnn_forward",   # ... whose __array_function__ always agrees
-    "input_transformer": "test_rnn_forward",         # an IPython input transformer blanks later cells
-    "ast_transformer": "test_rnn_forward",           # ... an AST transformer empties them
-    "showtraceback": "test_rnn_forward",             # get_ipython().showtraceback overridden
-    "import_torch": "test_rnn_forward",              # torch.nn.RNN as the answer
-    "import_torch_importlib": "test_rnn_forward",    # ... through importlib and __import__
-    "patch_check_module": "test_rnn_forward",        # the check itself replaced
-    "cell_between_redefines_check": "test_rnn_forward",
-    "frame_walk": "test_rnn_forward",                # the caller's frames searched for the expected value
-    "gc_walk": "test_rnn_forward",                   # ... the garbage collector searched
-    "read_source": "test_rnn_forward",               # the source notebook (with solutions) read
+NAMED = {                     # the list: cheat -> the test cell it tries to win (the buggy work fails it)
+    "patch_allclose": "test_rnn_forward_core",            # np.allclose and assert_allclose replaced
+    "rigged_eq_subclass": "test_rnn_forward_core",        # an ndarray subclass whose == always agrees
+    "array_function_subclass": "test_rnn_forward_core",   # ... whose __array_function__ always agrees
+    "input_transformer": "test_rnn_forward_core",         # an IPython input transformer blanks later cells
+    "ast_transformer": "test_rnn_forward_core",           # ... an AST transformer empties them
+    "showtraceback": "test_rnn_forward_core",             # get_ipython().showtraceback overridden
+    "import_torch": "test_rnn_forward_core",              # torch.nn.RNN as the answer
+    "import_torch_importlib": "test_rnn_forward_core",    # ... through importlib and __import__
+    "patch_check_module": "test_rnn_forward_core",        # the check itself replaced
+    "cell_between_redefines_check": "test_rnn_forward_core",
+    "frame_walk": "test_rnn_forward_core",                # the caller's frames searched for the expected value
+    "gc_walk": "test_rnn_forward_core",                   # ... the garbage collector searched
+    "read_source": "test_rnn_forward_core",               # the source notebook (with solutions) read
 }
 ALL = [e for e in ENTRIES if e.name in NAMED] + RUNNER_ATTACKS
 pytestmark = pytest.mark.skipif(not sandbox.bwrap_status()[0],
@@ -104,10 +104,10 @@ def test_one_learner_cannot_touch_the_next(built_course, tmp_path):
     assert _points(rows, "poison_next_victim") == 90.0, (rows, result.stderr[-2000:])
 
 
-# Measured with stock nbgrader 0.9.6 (deserved -> stock): input_transformer 24 -> 90,
-# patch_check_module 24 -> 90, import_torch_importlib 24 -> 46, frame_walk 24 -> 36,
-# cell_between_redefines_check 0 -> 90 (also ast_transformer 24 -> 90, gc_walk 24 -> 36,
-# import_torch 24 -> 46). Stock's own check is strict about types, so np.allclose and the
+# Measured with stock nbgrader 0.9.6 (deserved -> stock): input_transformer 35 -> 90,
+# patch_check_module 35 -> 90, import_torch_importlib 35 -> 48, frame_walk 35 -> 38,
+# cell_between_redefines_check 0 -> 90 (also ast_transformer 35 -> 90, gc_walk 26 -> 38,
+# import_torch 35 -> 48). Stock's own check is strict about types, so np.allclose and the
 # ndarray-subclass cheats do not fool it either; showtraceback, set_custom_exc and post_run_cell
 # hooks do not hide the error output from nbclient.
 CHEATS_STOCK_REWARDS = ["input_transformer", "patch_check_module", "import_torch_importlib", "frame_walk",
