@@ -24,12 +24,12 @@ NB = f"{A}.ipynb"
 CORRECT = read_sample(ROOT / "samples" / A / "sample_correct.py")
 BUGGY = read_sample(ROOT / "samples" / A / "sample_buggy.py")
 FULL = 90.0          # ps1's autograded points (the written answer is graded by hand)
-BUGGY_SCORE = 35.0   # what sample_buggy earns
+BUGGY_SCORE = 37.0   # what sample_buggy earns (follow-through: its rnn_forward costs stacked_rnn_forward nothing)
 # sample_buggy with its rnn_forward replaced by an attack's wrapper (subclass or object arrays, or
 # arrays fished out of the garbage collector): the wrapper is the submission's rnn_forward, so the
-# cells its own rnn_forward passed honestly (rnn_forward_edges, 6) and stacked_rnn_forward_edges
-# (3; it calls rnn_forward) earn nothing either.
-BUGGY_WITHOUT_RNN_FORWARD = BUGGY_SCORE - 9.0
+# cells its own rnn_forward passed honestly (rnn_forward_edges, 6) earn nothing, and, as a function
+# of *args no reference can stand in for, it costs stacked_rnn_forward's core (4) and edges (1) too.
+BUGGY_WITHOUT_RNN_FORWARD = BUGGY_SCORE - 11.0
 SPECTRAL = 4.0       # spectral_radius: a leaf function nothing else calls
 
 
