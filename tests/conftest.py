@@ -8,7 +8,8 @@ import pytest
 from filelock import FileLock
 
 from autograder.authoring.build import build
-from autograder.course import ROOT, assignments
+from autograder.authoring.samples import submit_samples
+from autograder.course import ROOT, assignments, nbgrader, notebooks
 
 ASSIGNMENTS = assignments(ROOT)
 
@@ -45,3 +46,35 @@ def fresh_course(built_course, tmp_path_factory) -> Path:
     course = tmp_path_factory.mktemp("graded") / "course"
     shutil.copytree(built_course, course)
     return course
+
+
+STOCK_STUDENTS = {"solution": "solutions", "release": "release"}    # student -> the folder they hand in
+
+
+def submit_everything(a: str, course: Path) -> None:
+    """The solutions, the untouched release and every sample, as submitted/<student>/<a>/."""
+    for student, kind in STOCK_STUDENTS.items():
+        target = course / "submitted" / student / a
+        target.mkdir(parents=True, exist_ok=True)
+        for nb in notebooks(course / kind / a):
+            shutil.copy(nb, target / nb.name)
+    submit_samples(a, course)
+
+
+@pytest.fixture(scope="session")
+def stock_graded(built_course):
+    """assignment -> a course in which stock `nbgrader autograde` graded the solutions, the release
+    and every sample: once per assignment for the whole run (the most expensive grading there is),
+    shared by tests/test_nbgrader.py and tests/grade/test_grader.py. Read-only: copy to change it."""
+    def get(a: str) -> Path:
+        course = built_course.parent / f"stock-graded-{a}"
+        with FileLock(str(built_course.parent / f"stock-graded-{a}.lock")):
+            if not (course / ".graded").exists():
+                shutil.rmtree(course, ignore_errors=True)
+                shutil.copytree(built_course, course)
+                submit_everything(a, course)
+                result = nbgrader("autograde", a, "--force", "--log-level=ERROR", course_dir=course, capture=True)
+                assert result.returncode == 0, result.stderr
+                (course / ".graded").touch()
+        return course
+    return get

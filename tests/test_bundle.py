@@ -191,7 +191,7 @@ def test_installed_bundle_runs_the_visible_checks(bundle, tmp_path):
     for cell in release.cells:
         if cell.cell_type == "code" and "demo" not in cell.metadata.get("tags", []):
             cells.append(cell)
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_rnn_forward":
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_rnn_forward_core":
             break
     release.cells = cells
     nbformat.write(release, tmp_path / "learner.ipynb")
@@ -204,7 +204,8 @@ def test_installed_bundle_runs_the_visible_checks(bundle, tmp_path):
     assert report["package"].startswith(str(site)), report["package"]      # the bundle's copy, not the course's
     assert not report["grader_importable"]
     outputs = report["outputs"]
-    assert not [o for o in outputs["test_rnn_step_forward"] if o["output_type"] == "error"], outputs
-    errors = [o for o in outputs["test_rnn_forward"] if o["output_type"] == "error"]
+    for gid in ("test_rnn_step_forward_core", "test_rnn_step_forward_edges"):
+        assert not [o for o in outputs[gid] if o["output_type"] == "error"], outputs
+    errors = [o for o in outputs["test_rnn_forward_core"] if o["output_type"] == "error"]
     assert errors and errors[0]["ename"] == "AssertionError"
     assert "Likely mistake: h_last taken at the first step" in errors[0]["evalue"], errors[0]["evalue"]

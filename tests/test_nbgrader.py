@@ -8,27 +8,21 @@ import shutil
 import pytest
 
 from autograder.course import nbgrader, notebooks
-from autograder.authoring.samples import samples, submit_samples
+from autograder.authoring.samples import samples
 from autograder.authoring.scores import graded_cells, score_rows
 
 from conftest import ASSIGNMENTS
 
 
-# Each assignment's tests stay on one worker, so its autograde runs once.
-@pytest.fixture(scope="module", params=[pytest.param(a, marks=pytest.mark.xdist_group(f"nbgrader-{a}"))
+# Each assignment's tests stay on one worker, with tests/grade/test_grader.py's for the same
+# assignment, which reads the same stock grading (conftest's stock_graded).
+@pytest.fixture(scope="module", params=[pytest.param(a, marks=pytest.mark.xdist_group(f"stock-{a}"))
                                         for a in ASSIGNMENTS])
-def graded(request, fresh_course):
+def graded(request, stock_graded):
     """(assignment, course dir, scores) after `nbgrader autograde` of every kind of submission."""
     a = request.param
-    for student, kind in [("solution", "solutions"), ("release", "release")]:
-        target = fresh_course / "submitted" / student / a
-        target.mkdir(parents=True, exist_ok=True)
-        for nb in notebooks(fresh_course / kind / a):
-            shutil.copy(nb, target / nb.name)
-    submit_samples(a, fresh_course)
-    result = nbgrader("autograde", a, "--force", "--log-level=ERROR", course_dir=fresh_course, capture=True)
-    assert result.returncode == 0, result.stderr
-    return a, fresh_course, score_rows(a, fresh_course)
+    course = stock_graded(a)
+    return a, course, score_rows(a, course)
 
 
 def _auto_cells(a, course):
@@ -54,12 +48,13 @@ def test_correct_sample_gets_full_marks(graded):
     assert {g: rows["sample_correct"][g] for g in auto} == auto
 
 
-def test_buggy_sample_gets_partial_credit_and_named_mistakes(graded):
+def test_buggy_sample_gets_partial_credit_and_named_mistakes(graded, tmp_path):
     a, course, rows = graded
     assert {p.stem for p in samples(a)} >= {"sample_correct", "sample_buggy", "sample_release"}
     auto = _auto_cells(a, course)
     got = sum(rows["sample_buggy"][g] for g in auto)
     assert 0 < got < sum(auto.values()), rows["sample_buggy"]
+    course = shutil.copytree(course, tmp_path / "course")        # the shared grading stays read-only
     result = nbgrader("generate_feedback", a, "--force", "--student=sample_buggy", "--log-level=ERROR",
                       course_dir=course, capture=True)
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ from autograder.course import nbgrader, notebooks, tool_env
 from autograder.authoring.samples import samples, submit_samples
 from autograder.authoring.scores import score_rows
 
-from conftest import ASSIGNMENTS
+from conftest import ASSIGNMENTS, submit_everything
 
 WITH_SAMPLES = [a for a in ASSIGNMENTS if samples(a)]
 AUTOGRADER = str(Path(sys.executable).with_name("autograder"))
@@ -50,30 +50,28 @@ def recorded_test_outputs(course: Path, student: str, assignment: str) -> dict:
     return found
 
 
-def _graded_both_ways(a: str, built_course: Path, base: Path):
-    """(stock course, our course, our --json report): the samples graded by each grader."""
-    stock, ours = base / "stock", base / "ours"
-    shutil.copytree(built_course, stock)
-    submit_samples(a, stock)
-    shutil.copytree(stock, ours)
-    result = nbgrader("autograde", a, "--force", "--log-level=ERROR", course_dir=stock, capture=True)
-    assert result.returncode == 0, result.stderr
+def _graded_both_ways(a: str, stock_graded, built_course: Path, base: Path):
+    """(stock course, our course, our --json report): the same submissions graded by each grader
+    (stock nbgrader's grading is shared with tests/test_nbgrader.py)."""
+    stock, ours = stock_graded(a), base / "ours"
+    shutil.copytree(built_course, ours)
+    submit_everything(a, ours)
     grade(ours, a, "--force", "--jobs", "2", "--quiet", "--json", str(base / "report.json"))
     return stock, ours, json.loads((base / "report.json").read_text())
 
 
-# One test per assignment (not one per check): under pytest -n 2 a shared fixture would be built
-# again on every worker that runs one of its tests, grading everything twice with stock nbgrader.
-@pytest.mark.parametrize("a", WITH_SAMPLES)
-def test_same_scores_as_stock_nbgrader_and_nbgrader_tools_work(a, built_course, tmp_path):
-    stock, ours, report = _graded_both_ways(a, built_course, tmp_path)
+# One test per assignment (not one per check), on the worker that runs test_nbgrader.py's tests of
+# the same assignment, which share its stock grading.
+@pytest.mark.parametrize("a", [pytest.param(a, marks=pytest.mark.xdist_group(f"stock-{a}")) for a in WITH_SAMPLES])
+def test_same_scores_as_stock_nbgrader_and_nbgrader_tools_work(a, stock_graded, built_course, tmp_path):
+    stock, ours, report = _graded_both_ways(a, stock_graded, built_course, tmp_path)
 
     # the scores, cell by cell
     assert score_rows(a, ours) == score_rows(a, stock)
 
     # what a learner reads in the feedback: the same pass lines and the same messages
-    for sample in samples(a):
-        assert recorded_test_outputs(ours, sample.stem, a) == recorded_test_outputs(stock, sample.stem, a), sample.stem
+    for student in score_rows(a, stock):
+        assert recorded_test_outputs(ours, student, a) == recorded_test_outputs(stock, student, a), student
 
     # the --json report agrees with the gradebook
     rows = score_rows(a, ours)
