@@ -61,3 +61,4 @@ def test_buggy_sample_gets_partial_credit_and_named_mistakes(graded, tmp_path):
     html = "".join(p.read_text() for p in (course / "feedback" / "sample_buggy" / a).glob("*.html"))
     assert "Likely mistake" in html
     assert "HIDDEN TESTS" not in html, "nbgrader's feedback must not show the hidden tests"
+    assert "check.py" not in html and "skipping hidden" not in html, "the check's own frames are hidden"

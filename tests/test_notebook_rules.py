@@ -31,6 +31,10 @@ def test_test_cells_are_declarations_only(assignment):
         assert grade_id(cell).startswith(f"test_{name}"), f"{grade_id(cell)} should start with test_{name}"
         assert all(d.function == name for d in decls), f"{grade_id(cell)}: check the function named {name}"
         assert any(not d.hidden for d in decls), f"{grade_id(cell)} has no public check"
+        kinds = {d.integration for d in decls}
+        assert len(kinds) == 1, f"{grade_id(cell)} mixes integration and unit checks"
+        assert (grade_id(cell) == f"test_{name}_integration") == kinds.pop(), \
+            f"{grade_id(cell)}: integration checks, and only they, live in test_<function>_integration"
         assert any(d.hidden for d in decls), f"{grade_id(cell)} has no hidden check"
         ex = registry.get(name)
         assert ex.assignment == assignment
@@ -40,8 +44,12 @@ def test_test_cells_are_declarations_only(assignment):
 
 
 def test_declarations_reject_anything_else():
+    assert parse("check(f, 'f', cases=[{'seed': 1}], integration=True)")[0].integration
+    assert not parse("check(f, 'f', cases=[{'seed': 1}])")[0].integration
     for bad in ["x = 1", "check(f, 'f', cases=make_cases())", "import os\ncheck(f, 'f', cases=[{}])",
                 "check(f, 'f', [{'seed': 1}])", "assert f(1) == 2",
+                "check(f, 'f', cases=[{}], integration=1)", "check(f, 'f', cases=[{}], integration=flag)",
+                "check(f, 'f', cases=[{}], integration=True, more=1)",
                 "### BEGIN HIDDEN TESTS\ncheck(f, 'f', cases=[{'seed': 1}])"]:
         with pytest.raises(DeclarationError):
             parse(bad)
@@ -75,6 +83,17 @@ def test_points_and_written_answers(assignment):
     assert sum(m["points"] for m in graded) == 100
     manual = [m for m in graded if m.get("solution")]
     assert manual, "at least one manually graded written answer"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_at_most_one_small_integration_check(assignment):
+    """Follow-through marking charges a mistake to its function; one integration check (at most 5
+    points) runs the learner's own functions together, on a function that calls others."""
+    cells = [c for c in filter(is_test, _cells(assignment)) if any(d.integration for d in parse(c.source))]
+    assert len(cells) <= 1, [grade_id(c) for c in cells]
+    for cell in cells:
+        assert nbgrader_meta(cell)["points"] <= 5, grade_id(cell)
+        assert registry.get(parse(cell.source)[0].exercise).builds_on, f"{grade_id(cell)} checks a function that calls no other"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

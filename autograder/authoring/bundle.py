@@ -26,6 +26,8 @@ LEARNER_MODULES = [
     "autograder/checks/api.py",       # check(fn, "name", cases=[...]), case_inputs
     "autograder/checks/messages.py",  # every learner-facing sentence of a check
     "autograder/checks/compare.py",   # what differs, where, by how much
+    "autograder/checks/follow.py",    # follow-through: other graded functions are references during a check
+    "autograder/checks/tracebacks.py",  # a failed check shows its message first
     "autograder/exercises/",      # the exercise registry: inputs, references, tolerances, mistakes
 ]
 

@@ -7,8 +7,10 @@ visible cases cannot reject, with the reason stored on the mistake). The tests a
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -28,14 +30,25 @@ def declarations(assignment: str, course_dir: Path = ROOT) -> dict[str, list[Dec
     return found
 
 
-def mistake_as_function(ex: registry.Exercise, mistake: registry.Mistake):
-    """A learner function that makes this mistake: it returns the mistake's output in the inputs' dtype."""
-    def fn(*args):
-        inputs = dict(zip(ex.args, args))
+def mistake_as_function(ex: registry.Exercise, mistake: registry.Mistake, like: Callable | None = None):
+    """A learner function that makes this mistake: it returns the mistake's output in the inputs' dtype.
+
+    It takes its arguments the way ``like`` (a correct implementation) does, keywords and defaults
+    included, so other functions can call it as they call the learner's; without ``like``, the
+    contract's parameters, all required.
+    """
+    sig = inspect.signature(like) if like is not None else inspect.Signature(
+        [inspect.Parameter(a, inspect.Parameter.POSITIONAL_OR_KEYWORD) for a in ex.args])
+
+    def fn(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        inputs = dict(zip(ex.args, bound.arguments.values()))
         floats = [v.dtype for v in inputs.values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
         out = mistake.outputs(**cast_floats(inputs, np.float64))
         return cast_floats(out, floats[0]) if floats else out
     fn.__name__ = f"{ex.name}__{mistake.name}"
+    fn.__signature__ = sig
     return fn
 
 

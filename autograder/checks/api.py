@@ -10,6 +10,7 @@ in one process and judge its output in another.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, Callable
 
 import numpy as np
@@ -17,19 +18,8 @@ import numpy as np
 from ..exercises import registry
 from . import messages
 from .compare import Tolerance, describe_difference
-
-
-def cast_floats(value: Any, dtype) -> Any:
-    """``value`` with every floating ndarray in it cast to ``dtype`` (containers rebuilt)."""
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return value.astype(dtype)
-    if isinstance(value, dict):
-        return {k: cast_floats(v, dtype) for k, v in value.items()}
-    if isinstance(value, list):
-        return [cast_floats(v, dtype) for v in value]
-    if isinstance(value, tuple):
-        return tuple(cast_floats(v, dtype) for v in value)
-    return value
+from .follow import References, cast_floats
+from .tracebacks import hide_check_frames, message_first
 
 
 def float_dtype(case: dict) -> np.dtype:
@@ -55,6 +45,18 @@ def expected_output(name: str | registry.Exercise, case: dict, inputs: dict | No
     inputs = case_inputs(ex, case) if inputs is None else inputs
     return ex.reference(**cast_floats(inputs, np.float64))
 
+
+_EXPECTED: dict[tuple[str, str], Any] = {}     # (exercise, case) -> reference output, for re-run cells
+
+
+def _expected_for_case(ex: registry.Exercise, case: dict, inputs: dict) -> Any:
+    """``expected_output`` on ``case_inputs(ex, case)``, computed once per case (cases are data)."""
+    key = (ex.name, json.dumps(case, sort_keys=True))
+    if key not in _EXPECTED:
+        if len(_EXPECTED) >= 2048:
+            _EXPECTED.clear()
+        _EXPECTED[key] = expected_output(ex, case, inputs)
+    return _EXPECTED[key]
 
 
 def _difference(ex: registry.Exercise, case: dict, expected: Any, got: Any) -> str | None:
@@ -97,16 +99,23 @@ def describe_case(ex: registry.Exercise, case: dict, inputs: dict) -> str:
     return messages.case_description(case, args)
 
 
-def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: Any) -> str | None:
-    """None if ``got`` is right, else the whole message for the learner."""
+def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: Any,
+          called: tuple[str, ...] = (), integration: bool = False) -> str | None:
+    """None if ``got`` is right, else the whole message for the learner.
+
+    ``called``: the graded functions whose references stood in for the learner's own during the
+    call (follow-through marking); ``integration``: the check ran the learner's own functions.
+    """
     problem = _difference(ex, case, expected, got)
     if problem is None:
         return None
     lines = [messages.wrong_on(ex.name, describe_case(ex, case, inputs)), "  " + problem]
     for mistake in matching_mistakes(ex, case, inputs, got):
         lines.append(messages.likely_mistake(mistake.name, mistake.hint))
-    if ex.builds_on:
-        lines.append(messages.builds_on(ex.builds_on))
+    if called:
+        lines.append(messages.checked_with(ex.name, called))
+    elif integration and ex.builds_on:
+        lines.append(messages.integration(ex.builds_on))
     lines.append(messages.reproduce(ex.name, case))
     return "\n".join(lines)
 
@@ -128,43 +137,64 @@ def modified_inputs(before: dict, after: dict) -> list[str]:
     return changed
 
 
-def run_case(ex: registry.Exercise, fn: Callable, case: dict) -> str | None:
-    """Run ``fn`` on one case in this process; None if right, else the message."""
+def run_case(ex: registry.Exercise, fn: Callable, case: dict, integration: bool = False) -> str | None:
+    """Run ``fn`` on one case in this process; None if right, else the message.
+
+    Unless ``integration``, the other graded functions ``fn`` calls are their references during
+    the call (``follow.References``), so only ``fn``'s own work is judged.
+    """
     __tracebackhide__ = True
     inputs = case_inputs(ex, case)
     given = copy.deepcopy(inputs)
     expect_error = case.get("expect")
+    lent = References(fn, ex, integration)
     if expect_error:
         if expect_error != "ValueError":
             raise ValueError(f"unsupported expectation {expect_error!r}")
         try:
-            got = fn(*given.values())
+            with lent:
+                got = fn(*given.values())
         except ValueError:
             return None
+        except Exception as err:
+            _raised_by(err, ex, case, inputs, lent.called)
+            raise
         return messages.should_raise(ex.name, describe_case(ex, case, inputs), got)
-    expected = expected_output(ex, case, inputs)
+    expected = _expected_for_case(ex, case, inputs)
     try:
-        got = fn(*given.values())
+        with lent:
+            got = fn(*given.values())
     except Exception as err:
-        err.add_note(messages.raised_by(ex.name, describe_case(ex, case, inputs)))
+        _raised_by(err, ex, case, inputs, lent.called)
         raise
     changed = modified_inputs(inputs, given)
     if changed:
         return messages.modified_inputs(ex.name, changed, describe_case(ex, case, inputs))
-    return judge(ex, case, inputs, expected, got)
+    return judge(ex, case, inputs, expected, got, tuple(lent.called), integration)
 
 
-def check(fn: Callable, name: str, cases: list[dict]) -> None:
-    """Check the learner's ``fn`` against exercise ``name`` on every case; raise on the first wrong one."""
-    __tracebackhide__ = True     # IPython and pytest leave this frame out of tracebacks: the message says it all
+def _raised_by(err: Exception, ex: registry.Exercise, case: dict, inputs: dict, called) -> None:
+    """Note the case (and the stand-ins) on the learner's exception; show it without our frames."""
+    err.add_note(messages.raised_by(ex.name, describe_case(ex, case, inputs)))
+    if called:
+        err.add_note(messages.checked_with(ex.name, called).strip())
+    hide_check_frames(err)
+
+
+def check(fn: Callable, name: str, cases: list[dict], integration: bool = False) -> None:
+    """Check the learner's ``fn`` against exercise ``name`` on every case; raise on the first wrong one.
+
+    ``integration=True`` runs the learner's own functions together (no follow-through stand-ins).
+    """
+    __tracebackhide__ = True     # pytest leaves this frame out; for IPython see checks.tracebacks
     ex = registry.get(name)
     if not callable(fn):
-        raise AssertionError(messages.not_a_function(name, type(fn).__name__))
+        raise message_first(AssertionError(messages.not_a_function(name, type(fn).__name__)))
     failures = []
     for case in cases:
-        message = run_case(ex, fn, case)
+        message = run_case(ex, fn, case, integration)
         if message:
             failures.append(message)
     if failures:
-        raise AssertionError(failures[0] + messages.cases_failed(len(failures), len(cases)))
+        raise message_first(AssertionError(failures[0] + messages.cases_failed(len(failures), len(cases))))
     print(messages.cases_passed(name, len(cases)), end="")

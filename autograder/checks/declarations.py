@@ -1,7 +1,8 @@
 """Read the check declarations of a test cell without running it.
 
 A test cell holds only calls ``check(fn, "name", cases=[{...}, ...])`` whose cases are literals,
-optionally between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``. Programs (the lint
+optionally with ``integration=True`` (the learner's own functions together, no follow-through
+stand-ins), optionally between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``. Programs (the lint
 test, the trusted grader) read them here; anything else in a test cell is an error.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Declaration:
     exercise: str        # the registry entry
     cases: tuple         # tuple of case dicts
     hidden: bool
+    integration: bool = False   # run the learner's own functions together (no follow-through)
 
 
 def hidden_lines(source: str, strict: bool = True) -> set[int]:
@@ -60,20 +62,26 @@ def parse(source: str) -> list[Declaration]:
         call = stmt.value if isinstance(stmt, ast.Expr) else None
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "check"):
             raise DeclarationError(f"line {stmt.lineno}: a test cell may only call check(...)")
+        keywords = {k.arg: k.value for k in call.keywords}
         if (len(call.args) != 2 or not isinstance(call.args[0], ast.Name)
                 or not isinstance(call.args[1], ast.Constant) or not isinstance(call.args[1].value, str)
-                or [k.arg for k in call.keywords] != ["cases"]):
-            raise DeclarationError(f'line {stmt.lineno}: expected check(function, "exercise", cases=[...])')
+                or [k.arg for k in call.keywords] not in (["cases"], ["cases", "integration"])):
+            raise DeclarationError(f'line {stmt.lineno}: expected check(function, "exercise", cases=[...])'
+                                   ' or check(function, "exercise", cases=[...], integration=True)')
         try:
-            cases = ast.literal_eval(call.keywords[0].value)
+            cases = ast.literal_eval(keywords["cases"])
         except ValueError:
             raise DeclarationError(f"line {stmt.lineno}: cases must be a literal list of dicts") from None
+        integration = keywords.get("integration", ast.Constant(False))
+        if not (isinstance(integration, ast.Constant) and isinstance(integration.value, bool)):
+            raise DeclarationError(f"line {stmt.lineno}: integration must be True or False")
         if not isinstance(cases, list) or not cases or not all(isinstance(c, dict) for c in cases):
             raise DeclarationError(f"line {stmt.lineno}: cases must be a non-empty list of dicts")
         lines = set(range(stmt.lineno, stmt.end_lineno + 1))
         if lines & hidden and not lines <= hidden:
             raise DeclarationError(f"line {stmt.lineno}: a check straddles a hidden-tests marker")
-        found.append(Declaration(call.args[0].id, call.args[1].value, tuple(cases), bool(lines & hidden)))
+        found.append(Declaration(call.args[0].id, call.args[1].value, tuple(cases), bool(lines & hidden),
+                                 integration.value))
     return found
 
 

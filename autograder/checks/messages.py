@@ -17,7 +17,6 @@ import json
 # ---------------------------------------------------------------- one case
 WRONG_ON = "{name} is wrong on {where}:"
 LIKELY_MISTAKE = "  Likely mistake: {mistake}. {hint}"
-BUILDS_ON = "  If your function calls {others}, make sure those checks pass first."
 REPRODUCE = "  Reproduce it: from autograder import case_inputs; inputs = case_inputs({name!r}, {case})"
 CASE = "case {case}\n  (inputs: {args})"
 SHOULD_RAISE = ("{name} should raise ValueError on {where}\n"
@@ -34,6 +33,20 @@ NOT_DEFINED = "name '{function}' is not defined"
 # ---------------------------------------------------------------- one check (several cases)
 CASES_FAILED = "\n\n({failed} of {total} cases failed; the first is shown.)"
 CASES_PASSED = "{name}: {count} case{plural} passed\n"
+
+# ---------------------------------------------------------------- follow-through marking
+CHECKED_WITH = ("  While it was checked, `{name}` called the reference {others} in place of yours "
+                "(each function is graded on its own work), so the problem is in `{name}` itself.")
+INTEGRATION = ("  This check runs your own functions together (an integration check): "
+               "if {others} fails its own checks, fix that first.")
+STASHED_REFERENCE = ("this `{name}` is the course's reference, lent to `{checked}` only while its check "
+                     "calls it; it was kept and called later, so it refuses to answer.")
+STUB_BUDGET = ("the grader answers at most {calls} calls of the course's references per notebook, "
+               "each at most {mb:g} MB of arguments; this call is beyond that")
+OUT_OF_ORDER = ("the results of this check arrived after a later step of the notebook had started, "
+                "so the grader discarded them")
+REFERENCE_REJECTED = ("the reference `{name}` (standing in for yours while `{checked}` is checked) "
+                      "rejected these arguments: {why}")
 
 # ---------------------------------------------------------------- only the trusted grader says these
 CASE_TIMEOUT = "{name} did not finish within {seconds:g} s on {where}"
@@ -63,10 +76,6 @@ def wrong_on(name: str, where: str) -> str:
 
 def likely_mistake(mistake: str, hint: str) -> str:
     return LIKELY_MISTAKE.format(mistake=mistake, hint=hint)
-
-
-def builds_on(others: tuple[str, ...]) -> str:
-    return BUILDS_ON.format(others=" or ".join(others))
 
 
 def reproduce(name: str, case: dict) -> str:
@@ -109,6 +118,33 @@ def cases_failed(failed: int, total: int) -> str:
 def cases_passed(name: str, count: int) -> str:
     """The line a passing check prints (nbgrader records it as the cell's stdout)."""
     return CASES_PASSED.format(name=name, count=count, plural="s" if count != 1 else "")
+
+
+def _names(names) -> str:
+    quoted = [f"`{n}`" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def checked_with(name: str, others) -> str:
+    """After a failure while references stood in for other graded functions (follow-through)."""
+    return CHECKED_WITH.format(name=name, others=_names(others))
+
+
+def integration(others) -> str:
+    """After a failure of an integration check (the learner's own functions, no stand-ins)."""
+    return INTEGRATION.format(others=" or ".join(f"`{n}`" for n in others))
+
+
+def stashed_reference(name: str, checked: str) -> str:
+    return STASHED_REFERENCE.format(name=name, checked=checked)
+
+
+def stub_budget(calls: int, max_bytes: int) -> str:
+    return STUB_BUDGET.format(calls=calls, mb=max_bytes / (1 << 20))
+
+
+def reference_rejected(name: str, checked: str, why) -> str:
+    return REFERENCE_REJECTED.format(name=name, checked=checked, why=why)
 
 
 def case_timeout(name: str, seconds: float, where: str) -> str:

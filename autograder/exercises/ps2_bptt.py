@@ -165,6 +165,8 @@ def _rnn_backward(dh_all, x, h0, h_all, W_xh, W_hh, dh_last=None):
     float32 inputs a re-run forward pass would drift from the given ``h_all`` when W_hh is expanding.
     """
     B, T, H = h_all.shape
+    if np.shape(dh_all) != h_all.shape:      # the contract's ValueError (the reference stands in for learners')
+        raise ValueError(f"dh_all should have shape {h_all.shape}, got {np.shape(dh_all)}")
     D = W_xh.shape[0]
     b = _recover_bias(x, _states_before(h0, h_all), h_all, W_xh, W_hh)
     cell = load(nn.RNNCell(D, H), {"weight_ih": W_xh.T, "weight_hh": W_hh.T, "bias_ih": b, "bias_hh": np.zeros(H)})

@@ -117,6 +117,8 @@ def _reverse_torch(x, lengths):
     """y[b, t] = x[b, lengths[b] - 1 - t] for t < lengths[b], else x[b, t]: torch.gather on time."""
     xt = t(x)
     B, T = xt.shape[:2]
+    if np.shape(lengths) != (B,) or np.any(np.asarray(lengths) < 1) or np.any(np.asarray(lengths) > T):
+        raise ValueError(f"lengths should be {B} integers in 1..{T}, got {lengths}")   # the contract's ValueError
     steps = torch.arange(T)[None, :]
     L = torch.as_tensor(np.asarray(lengths), dtype=torch.int64)[:, None]
     index = torch.where(steps < L, L - 1 - steps, steps)                  # (B, T)

@@ -71,6 +71,7 @@ class TrustedAssignment:
         self.db_url = self.course_id = None       # set when read from a gradebook
         self.notebooks = {nb.name: nb for nb in notebooks}
         self.memo: dict = {}          # (case, output digests) -> verdict, shared by every student
+        self.answers: dict = {}       # (function, argument digest) -> follow-through answer (grade.stubs)
 
     # -- loading
     @classmethod
@@ -152,11 +153,12 @@ class TrustedAssignment:
             for test in nb.tests.values():
                 for refs in test.cases:
                     for ref in refs:
-                        calls[ref.key] = [_describe_input(v, arrays) for v in ref.inputs.values()]
+                        calls[ref.key] = [describe_input(v, arrays) for v in ref.inputs.values()]
         return calls, arrays
 
 
-def _describe_input(value, arrays: dict):
+def describe_input(value, arrays: dict):
+    """A trusted value (case inputs, reference answers) as the sandbox rebuilds it (``learner_runner.build``)."""
     if isinstance(value, np.ndarray):
         key = f"i{len(arrays)}"
         arrays[key] = value
@@ -173,9 +175,9 @@ def _describe_input(value, arrays: dict):
         return {"t": "str", "v": value}
     if isinstance(value, (list, tuple)):
         return {"t": "tuple" if isinstance(value, tuple) else "list",
-                "items": [_describe_input(v, arrays) for v in value]}
+                "items": [describe_input(v, arrays) for v in value]}
     if isinstance(value, dict):
-        return {"t": "dict", "items": [[_describe_input(k, arrays), _describe_input(v, arrays)]
+        return {"t": "dict", "items": [[describe_input(k, arrays), describe_input(v, arrays)]
                                        for k, v in value.items()]}
     raise TypeError(f"cannot send an input of type {type(value).__name__} to the sandbox")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from ..checks import api, messages
+from ..checks.follow import lendable
 from .assignment import CaseRef, TestCell, TrustedAssignment
 from .decode import Unreadable, decode, digest
 
@@ -136,7 +137,7 @@ def _judge_declaration(d, decl, refs, calls, arrays, memo, limits, stopped, time
             return _error("NotRunError", why), why
         stdout.append(str(rec.get("stdout", "")))
         stderr.append(str(rec.get("stderr", "")))
-        problem = _judge_call(ref, rec, arrays, memo, limits)
+        problem = _judge_call(ref, rec, arrays, memo, limits, decl.integration)
         if isinstance(problem, tuple):            # the call did not return: the check stops here
             return problem
         if problem:
@@ -147,7 +148,7 @@ def _judge_declaration(d, decl, refs, calls, arrays, memo, limits, stopped, time
     return None, None
 
 
-def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict):
+def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict, integration: bool = False):
     """None when one call's result is right, its message when wrong, or (error output, message)
     when the call timed out, raised, or left no readable record."""
     name = ref.exercise.name
@@ -161,18 +162,31 @@ def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict)
         if ref.case.get("expect") == "ValueError" and err.get("is_value_error") is True:
             return None
         note = messages.raised_by(name, where)
+        lent = _lent(rec, ref)
+        if lent:
+            note += "\n" + messages.checked_with(name, lent).strip()
         return _learner_error(err, note), f"{err.get('ename', 'Exception')}: {err.get('evalue', '')} {note}"
     if status != "returned":
         message = messages.unreadable_result(name, where)
         return _error("GraderError", message), message
-    return _verdict(ref, rec, arrays, memo, name, where)
+    return _verdict(ref, rec, arrays, memo, name, where, integration)
 
 
-def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where: str) -> str | None:
+def _lent(rec: dict, ref: CaseRef) -> tuple[str, ...]:
+    """The references the sandbox's stubs returned during this call, as the child reports them
+    (only the message's wording depends on it)."""
+    lent = rec.get("lent") if isinstance(rec.get("lent"), list) else []
+    allowed = {e.name for e in lendable(ref.exercise)}
+    return tuple(dict.fromkeys(n for n in lent if isinstance(n, str) and n in allowed))
+
+
+def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where: str,
+             integration: bool = False) -> str | None:
     """``api.run_case``'s decision for one returned value, with a memo over identical outputs."""
     value, after = rec.get("value"), rec.get("after")
+    called = _lent(rec, ref)
     try:
-        key = (ref.key, digest(value, arrays), digest(after, arrays))
+        key = (ref.key, digest(value, arrays), digest(after, arrays), called, integration)
     except Exception:
         key = None
     if key is not None and key in memo:
@@ -195,7 +209,7 @@ def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where
         if changed:
             result = messages.modified_inputs(name, changed, where)
         else:
-            result = api.judge(ex, ref.case, ref.inputs, ref.expected, got)
+            result = api.judge(ex, ref.case, ref.inputs, ref.expected, got, called, integration)
     if key is not None:
         memo[key] = result
     return result
@@ -231,6 +245,10 @@ def judge_notebook(trusted: TrustedAssignment, notebook: str, result, limits: di
     crashed_tests = _crashed_steps(result, steps, outcome)
     for gid, test in trusted.notebooks[notebook].tests.items():
         record = frames.tests.get(gid) if frames is not None else None
+        if record is None and frames is not None and gid in frames.discarded:
+            outcome.tests[gid] = CellVerdict(gid, test.points, False, [_error("NotRunError", messages.OUT_OF_ORDER)],
+                                             messages.OUT_OF_ORDER, "not run")
+            continue
         if record is None and gid in crashed_tests:
             message = messages.CRASHED_CHECKS.format(how=crashed_tests[gid])
             outcome.tests[gid] = CellVerdict(gid, test.points, False, [_error("CrashError", message)], message,

@@ -36,6 +36,10 @@ class TrustedGrader(Configurable):
         "Bytes of extra files (the submission's and the assignment's data files) a notebook gets "
         "beside it; a file beyond this is left out and the report says so")).tag(config=True)
     jobs = Integer(0, help="Sandboxes running at once (0: one per core)").tag(config=True)
+    stub_calls = Integer(20_000, help=(
+        "Follow-through calls (a check's learner code calling another graded function, answered "
+        "with the reference by this process) answered per notebook")).tag(config=True)
+    stub_bytes = Integer(16 << 20, help="Bytes of arguments one follow-through call may send").tag(config=True)
     require_sandbox = Bool(False, help="Refuse to run learner code without bubblewrap").tag(config=True)
 
     def effective_jobs(self) -> int:
@@ -48,7 +52,7 @@ class TrustedGrader(Configurable):
         cell = self.cell_timeout or execute_timeout or Execute.timeout.default_value
         return Limits(cell_timeout=float(cell), notebook_timeout=self.notebook_timeout, memory_mb=self.memory_mb,
                       file_mb=self.file_mb, output_bytes=self.output_bytes, stream_chars=self.stream_chars,
-                      require_seccomp=self.require_sandbox)
+                      require_seccomp=self.require_sandbox, stub_calls=self.stub_calls, stub_bytes=self.stub_bytes)
 
 
 # command-line flag -> TrustedGrader trait it overrides

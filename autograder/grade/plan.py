@@ -11,6 +11,7 @@ import re
 import nbformat
 
 from ..checks.cells import DEMO_TAG, nbgrader_meta
+from ..checks.follow import lendable
 from .assignment import TrustedNotebook
 
 _TRANSFORMER = None
@@ -76,6 +77,20 @@ def plan_job(trusted: TrustedNotebook, nb: nbformat.NotebookNode) -> list[dict]:
         steps.append({"kind": "code", "key": cell_key(cell, i), "source": ipython_to_python(source)})
     for gid in anchored.get(None, []):
         steps.append(_test_step(trusted, gid))
+    return _lend_after_own_checks(steps)
+
+
+def _lend_after_own_checks(steps: list[dict]) -> list[dict]:
+    """A check's follow-through stubs: the functions ``checks.follow.lendable`` allows whose own
+    checks (integration included) all come before it, so a reference never answers while results
+    of its own function can still come in (``grade.stubs`` refuses any other call)."""
+    last = {}
+    for i, step in enumerate(steps):
+        for call in step.get("calls", []) if step["kind"] == "test" else []:
+            last[call["exercise"]] = i
+    for i, step in enumerate(steps):
+        for call in step.get("calls", []) if step["kind"] == "test" else []:
+            call["stubs"] = [stub for stub in call["stubs"] if last.get(stub[0], -1) < i]
     return steps
 
 
@@ -114,7 +129,9 @@ def _test_step(trusted: TrustedNotebook, grade_id: str) -> dict:
     calls = []
     if test is not None and test.problem is None:
         for decl, refs in zip(test.declarations, test.cases):
-            calls.append({"function": decl.function,
-                          "cases": [{"input": r.key, "expect": r.case.get("expect")} for r in refs]})
+            stubs = [] if decl.integration or not refs else \
+                [[e.name, len(e.args)] for e in lendable(refs[0].exercise)]
+            calls.append({"function": decl.function, "exercise": decl.exercise, "integration": decl.integration,
+                          "stubs": stubs, "cases": [{"input": r.key, "expect": r.case.get("expect")} for r in refs]})
     return {"kind": "test", "grade_id": grade_id, "calls": calls}
 

@@ -20,6 +20,7 @@ from ..sandbox.pool import SandboxPool
 from .assignment import TrustedAssignment
 from .judge import NotebookOutcome, judge_notebook
 from .plan import plan_job
+from .stubs import StubAnswers, StubBudget
 
 
 @dataclass
@@ -72,7 +73,8 @@ class GradingSession:
         job = {"type": "job", "id": f"{student}/{notebook}", "steps": steps, "limits": self.limits.as_dict(),
                "files": names}
         self.steps[key] = steps
-        self.futures[key] = self.pool.submit(job, payload)
+        budget = StubBudget(self.limits.stub_calls, self.limits.stub_bytes)     # one per notebook, over its runs
+        self.futures[key] = self.pool.submit(job, payload, lambda: StubAnswers(steps, budget, self.trusted.answers))
 
     def outcome(self, student: str, notebook: str) -> NotebookOutcome:
         key = (student, notebook)

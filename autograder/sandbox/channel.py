@@ -32,6 +32,38 @@ def describe_end(end: dict) -> str:
     return f"the process exited (exit code {end.get('exit_code')}) before finishing"
 
 
+class StepTracker:
+    """Where the child is in its job, from the frames it sends, trusting none of them: steps only
+    go forward, and a step's result counts only while that step is the current one. Learner code
+    can write frames of its own, but all a forged "start" can do is move the run forward, which
+    discards the results of the steps it skipped (``autograder grade``'s follow-through answers
+    rely on this: see ``grade.stubs``)."""
+
+    def __init__(self):
+        self.step, self.open, self.case = -1, False, None
+
+    def start(self, step) -> bool:
+        if type(step) is not int or step <= self.step:
+            return False
+        self.step, self.open, self.case = step, True, None
+        return True
+
+    def enter_case(self, step, decl, case) -> bool:
+        where = (decl, case)
+        if (not self.open or step != self.step or not all(type(v) is int for v in where)
+                or (self.case is not None and where <= self.case)):
+            return False
+        self.case = where
+        return True
+
+    def finish(self, step) -> bool:
+        """Whether a result for ``step`` counts (then the step is over)."""
+        if not self.open or step != self.step:
+            return False
+        self.open, self.case = False, None
+        return True
+
+
 @dataclass
 class ChildFrames:
     """The child's frames, parsed without trusting them: cells, test results (their arrays read
@@ -41,49 +73,67 @@ class ChildFrames:
     tests: dict = field(default_factory=dict)        # grade_id -> (header, arrays dict)
     started: list = field(default_factory=list)       # step indices, in order
     finished: set = field(default_factory=set)
+    discarded: set = field(default_factory=set)       # test grade_ids whose results came out of order
     done: bool = False
     fatal: str | None = None
     problem: str | None = None
 
 
-def parse_stream(stream: bytes, out: ChildFrames | None = None, max_array_bytes: int = 256 << 20) -> ChildFrames:
+def read_blobs(index, payload, limit: int) -> tuple[dict, int]:
+    """The .npy blobs a frame's header locates in its payload (``{key: [offset, length]}``), read
+    with ``np.load(allow_pickle=False)``, at most ``limit`` bytes; unreadable ones are left out
+    (the verdict says so). Returns (arrays, bytes used)."""
     import numpy as np
+    arrays, total = {}, 0
+    for key, where in (index.items() if isinstance(index, dict) else ()):
+        try:
+            off, length = int(where[0]), int(where[1])
+            total += length
+            if off < 0 or length < 0 or off + length > len(payload) or total > limit:
+                continue
+            arr = np.load(io.BytesIO(payload[off:off + length]), allow_pickle=False)
+            if type(arr) is np.ndarray:
+                arrays[str(key)] = arr
+        except Exception:
+            continue
+    return arrays, total
+
+
+def parse_stream(stream: bytes, out: ChildFrames | None = None, max_array_bytes: int = 256 << 20,
+                 test_ids: dict | None = None) -> ChildFrames:
+    """``test_ids`` (step index -> grade_id of the job's test steps): a test frame is filed under
+    the grade_id of the step it came in, whatever it claims."""
     out = out if out is not None else ChildFrames()
     out.done, out.problem = False, None
     view, pos, total = memoryview(stream), 0, 0
+    steps = StepTracker()
     try:
         while pos < len(view):
             got = learner_runner.frame_at(view, pos)
             if isinstance(got, int):
                 raise ValueError("truncated frame")
             header, payload, pos = got
-            plen = len(payload)
             if not isinstance(header, dict):
                 raise ValueError("frame header is not an object")
             kind, step = header.get("type"), header.get("step")
-            if kind == "start" and isinstance(step, int):
-                out.started.append(step)
+            if kind == "start":
+                if steps.start(step):
+                    out.started.append(step)
+            elif kind == "case":
+                steps.enter_case(step, header.get("decl"), header.get("case"))
+            elif kind in ("cell", "test") and not steps.finish(step):
+                if kind == "test" and test_ids is not None and step in test_ids:
+                    out.discarded.add(test_ids[step])   # out of order: a later step had started
             elif kind == "cell":
                 out.cells.setdefault(str(header.get("key")), header)
-                if isinstance(step, int):
-                    out.finished.add(step)
+                out.finished.add(step)
             elif kind == "test":
-                arrays = {}
-                index = header.get("arrays") if isinstance(header.get("arrays"), dict) else {}
-                for key, where in index.items():
-                    try:
-                        off, length = int(where[0]), int(where[1])
-                        total += length
-                        if off < 0 or length < 0 or off + length > plen or total > max_array_bytes:
-                            continue
-                        arr = np.load(io.BytesIO(payload[off:off + length]), allow_pickle=False)
-                        if type(arr) is np.ndarray:
-                            arrays[str(key)] = arr
-                    except Exception:       # unreadable: left out, the verdict says so
-                        continue
-                out.tests.setdefault(str(header.get("grade_id")), (header, arrays))
-                if isinstance(step, int):
-                    out.finished.add(step)
+                arrays, used = read_blobs(header.get("arrays"), payload, max_array_bytes - total)
+                total += used
+                grade_id = str(header.get("grade_id")) if test_ids is None else test_ids.get(step)
+                if grade_id is not None:
+                    out.tests.setdefault(grade_id, (header, arrays))
+                out.finished.add(step)
             elif kind == "done":
                 out.done = True
             elif kind == "fatal":
@@ -119,7 +169,8 @@ class RunResult:
         self.ends.append(raw.end)
         self.seconds += raw.sandbox_seconds
         self.cpu += float(raw.end.get("cpu") or 0.0)
-        parse_stream(raw.stream, self.frames)
+        parse_stream(raw.stream, self.frames, test_ids={i: s["grade_id"] for i, s in enumerate(job["steps"])
+                                                        if s.get("kind") == "test"})
         f = self.frames
         if f.done or f.fatal or f.problem or raw.end.get("reason") != "exit":
             return None

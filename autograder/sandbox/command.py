@@ -51,6 +51,8 @@ class Limits:
     output_bytes: int               # everything the notebook sends back
     stream_chars: int               # printed text kept per cell
     require_seccomp: bool = False
+    stub_calls: int = 20_000        # follow-through calls answered per notebook (by the parent)
+    stub_bytes: int = 16 << 20      # arguments of one follow-through call
 
     def as_dict(self) -> dict:
         return asdict(self)

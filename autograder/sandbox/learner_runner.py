@@ -33,14 +33,26 @@ Wire format (both directions): a frame is ``u32 length + JSON header + u64 lengt
                        {"type": "job", "steps": [...], "limits": {...},
                         "files": [[name, offset, length]], "resume": {...}} + file bytes
                        {"type": "quit"}
+                       {"type": "answer", "id": n, "ok": ..., "value": ...,
+                        "arrays": {key: [offset, count, dtype, shape]}} + raw bytes   (during a job)
     zygote -> parent   {"type": "ready", ...} | {"type": "inputs-ok"}
                        {"type": "data"} + raw bytes of the child's stream     (repeated)
                        {"type": "end", "reason": ..., "cpu": ..., ...}        (per job)
     child stream       {"type": "start", "step": i}
                        {"type": "cell", "step": i, "stdout", "stderr", "error"}
+                       {"type": "case", "step": i, "decl": d, "case": c}      (before each call)
+                       {"type": "request", "id": n, "name": ..., "for": [i, d, c], "args": ...,
+                        "arrays": {key: [offset, length]}} + the .npy blobs   (a follow-through stub)
                        {"type": "test", "step": i, "calls": [...], "arrays": {key: [offset, length]}}
                            + the .npy blobs
                        {"type": "done"}
+    zygote -> child    the parent's "answer" frames, as they are, on the child's answer pipe
+
+Follow-through marking: while a check runs, the other graded functions it may lean on (the job
+lists them per check as "stubs") are replaced in the learner's namespace by stubs that send their
+arguments to the trusted parent and return its answer, computed with the reference there (this
+process never holds reference code). The parent answers only during the very call a stub was made
+for; anything else gets a refusal, raised inside learner code.
 
 A value crossing the wire is described by ``encode`` below: ``{"t": "nd", "k": key}`` for an
 exact ``numpy.ndarray`` of numbers, booleans or strings, plain JSON for scalars, strings and
@@ -567,8 +579,9 @@ def _safe_encode(value, blobs: Blobs, np):
 class Child:
     """Runs one notebook's steps in order: code cells, and calls at each test cell's place."""
 
-    def __init__(self, job: dict, inputs: dict, out_fd: int, np):
+    def __init__(self, job: dict, inputs: dict, out_fd: int, np, answer_fd: int = -1):
         self.job, self.inputs, self.out_fd, self.np = job, inputs, out_fd, np
+        self.answer_fd, self.requests, self.answered = answer_fd, 0, []
         self.limits = job["limits"]
         self.cell_timeout = float(self.limits["cell_timeout"])
         self.stream_cap = int(self.limits["stream_chars"])
@@ -650,6 +663,8 @@ class Child:
                     args = [build(a, self.inputs["arrays"]) for a in self.inputs["calls"][case["input"]]]
                     out, err = _Capture(self.stream_cap), _Capture(self.stream_cap)
                     record = {"decl": d, "case": c}
+                    self.send({"type": "case", "step": index, "decl": d, "case": c})
+                    lent = self._lend(fn, decl, [index, d, c])
                     sys.stdout, sys.stderr = out, err
                     try:
                         got = fn(*args)
@@ -666,7 +681,9 @@ class Child:
                             stop = True
                     finally:
                         sys.stdout, sys.stderr = saved
+                        self.ns.update(lent)
                     record["stdout"], record["stderr"] = out.text(), err.text()
+                    record["lent"], self.answered = self.answered, []
                     calls.append(record)
                     if stop:
                         break
@@ -681,6 +698,96 @@ class Child:
         self.send({"type": "test", "step": index, "grade_id": step["grade_id"], "calls": calls,
                    "timed_out": timed_out, "arrays": blobs.index, "seconds": time.perf_counter() - started},
                   blobs.payload())
+
+
+    # -- follow-through stubs
+    def _lend(self, fn, decl: dict, where: list) -> dict:
+        """Put stubs in the namespace for the graded functions this check may lean on; return the
+        learner's own functions they replace (put back after the call)."""
+        originals = {}
+        for name, nargs in decl.get("stubs", []):
+            original = self.ns.get(name, _MISSING)
+            if original is _MISSING or original is fn or not callable(original):
+                continue
+            sig = _positional_signature(original, nargs)
+            if sig is not None:
+                originals[name] = original
+                self.ns[name] = self._stub(name, sig, where, str(decl.get("exercise", "")))
+        return originals
+
+    def _stub(self, name: str, sig, where: list, exercise: str):
+        child = self
+
+        def stub(*args, **kwargs):
+            values = sig.bind(args, kwargs)         # a call that would not fit the learner's own raises TypeError
+            blobs = Blobs()
+            desc = _safe_encode(values, blobs, child.np)
+            child.requests += 1
+            rid = child.requests
+            child.send({"type": "request", "id": rid, "name": name, "for": where, "exercise": exercise,
+                        "args": desc, "arrays": blobs.index}, blobs.payload())
+            while True:                                 # the cell's time limit still runs
+                header, payload = read_frame(child.answer_fd)
+                stale = header.get("id")
+                if not (type(stale) is int and stale < rid):   # an answer to a call the time limit cut off
+                    return child._answer(name, rid, header, payload)
+
+        stub.__name__ = stub.__qualname__ = name
+        return stub
+
+    def _answer(self, name: str, rid: int, header: dict, payload: bytes):
+        if header.get("id") != rid:
+            raise RuntimeError("the grader's answer to this call was lost")
+        if header.get("ok") is not True:
+            kind = ValueError if header.get("error") == "ValueError" else RuntimeError
+            raise kind(str(header.get("message", "")))
+        arrays = {}          # raw bytes, not np.load: learner code may have patched what it relies on
+        for key, (offset, count, dtype, shape) in dict.items(header.get("arrays") or {}):
+            flat = self.np.frombuffer(payload, dtype=self.np.dtype(dtype), count=count, offset=offset)
+            arrays[key] = flat.reshape(tuple(shape)).copy()
+        if name not in self.answered:
+            self.answered.append(name)
+        return build(header["value"], arrays)
+
+
+class _Params:
+    """A learner function's parameters, read from its code object, and ``bind`` like
+    ``inspect.Signature.bind`` + ``apply_defaults`` with its error messages (inspect itself is
+    not used: learner code may have patched what it relies on, such as ``builtins.isinstance``)."""
+
+    def __init__(self, names: tuple, defaults: tuple):
+        self.names, self.defaults = names, defaults
+
+    def bind(self, args: tuple, kwargs: dict) -> list:
+        names, first_default = self.names, len(self.names) - len(self.defaults)
+        if len(args) > len(names):
+            raise TypeError("too many positional arguments")
+        values = list(args)
+        for given in kwargs:
+            if given not in names:
+                raise TypeError(f"got an unexpected keyword argument {given!r}")
+            if names.index(given) < len(args):
+                raise TypeError(f"multiple values for argument {given!r}")
+        for i in range(len(args), len(names)):
+            if names[i] in kwargs:
+                values.append(kwargs[names[i]])
+            elif i >= first_default:
+                values.append(self.defaults[i - first_default])
+            else:
+                raise TypeError(f"missing a required argument: {names[i]!r}")
+        return values
+
+
+def _positional_signature(fn, nargs: int):
+    """The parameters of ``fn`` if it is a plain function with exactly the contract's ``nargs``
+    positional parameters (the rule of ``checks.follow`` in a learner's kernel), else None."""
+    if type(fn) is not types.FunctionType:
+        return None
+    code = fn.__code__
+    if code.co_argcount != nargs or code.co_kwonlyargcount or code.co_flags & 0x0C:   # *args, **kwargs
+        return None
+    defaults = fn.__defaults__
+    return _Params(tuple(code.co_varnames[:nargs]), tuple(defaults) if type(defaults) is tuple else ())
 
 
 _MISSING = object()
@@ -701,7 +808,8 @@ def _write_files(job: dict, payload: bytes, workdir: str) -> None:
             pass
 
 
-def child_main(job: dict, payload: bytes, inputs: dict, out_fd: int, close_fds: list, workdir: str, np) -> None:
+def child_main(job: dict, payload: bytes, inputs: dict, out_fd: int, close_fds: list, workdir: str, np,
+               answer_fd: int = -1) -> None:
     for fd in close_fds:
         try:
             os.close(fd)
@@ -719,7 +827,7 @@ def child_main(job: dict, payload: bytes, inputs: dict, out_fd: int, close_fds: 
     if problem and job["limits"].get("require_seccomp"):
         write_all(out_fd, frame_bytes({"type": "fatal", "message": problem}))
         return
-    Child(job, inputs, out_fd, np).run()
+    Child(job, inputs, out_fd, np, answer_fd).run()
 
 
 # ----------------------------------------------------------------------------- the zygote
@@ -794,37 +902,21 @@ def zygote_main(site_dirs: list[str]) -> None:
 def run_forked(job: dict, payload: bytes, inputs: dict, workdir: str, in_fd: int, out_fd: int, np) -> None:
     limits = job["limits"]
     r, w = os.pipe()
+    answer_r, answer_w = os.pipe()                 # the parent's answers to the child's stubs
     started = time.perf_counter()
     pid = os.fork()
     if pid == 0:                                   # the child: never returns
         code = 0
         try:
-            child_main(job, payload, inputs, w, [in_fd, out_fd, r], workdir, np)
+            child_main(job, payload, inputs, w, [in_fd, out_fd, r, answer_w], workdir, np, answer_r)
         except BaseException:
             code = 70
         finally:
             os._exit(code)
     os.close(w)
+    os.close(answer_r)
     deadline = started + float(limits["notebook_timeout"])
-    cap = int(limits["output_bytes"])
-    total, reason = 0, "exit"
-    while True:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            reason = "timeout"
-            break
-        ready, _, _ = select.select([r], [], [], left)
-        if not ready:
-            continue
-        data = os.read(r, 1 << 16)
-        if not data:
-            break
-        total += len(data)
-        if total > cap:
-            reason = "output"
-            break
-        write_all(out_fd, frame_bytes({"type": "data"}, data))
-    os.close(r)
+    total, reason = _relay(r, answer_w, in_fd, out_fd, deadline, int(limits["output_bytes"]))
     status = usage = None
     if reason == "exit":                           # the pipe closed: give the child a moment to end
         while time.perf_counter() < deadline:
@@ -848,6 +940,55 @@ def run_forked(job: dict, payload: bytes, inputs: dict, workdir: str, in_fd: int
         info["exit_code"] = os.WEXITSTATUS(status)
     info["cpu"], info["maxrss_kb"] = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
     write_all(out_fd, frame_bytes(info))
+
+
+def _relay(r: int, answer_w: int, in_fd: int, out_fd: int, deadline: float, cap: int) -> tuple[int, str]:
+    """Relay the child's stream to the parent in "data" frames and the parent's answers to the
+    child's answer pipe (without blocking on a child that does not read them), until the child
+    closes its stream, the time is up or the output exceeds ``cap``. Closes both pipes."""
+    os.set_blocking(answer_w, False)
+    answers = bytearray()                          # answer frames not yet taken by the child
+    total, reason = 0, "exit"
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            reason = "timeout"
+            break
+        ready, writable, _ = select.select([r, in_fd], [answer_w] if answers and answer_w >= 0 else [], [], left)
+        if writable:
+            answer_w = _relay_answers(answer_w, answers)
+        if in_fd in ready:
+            header, body = read_frame(in_fd)       # the parent writes whole frames
+            if header.get("type") == "answer" and answer_w >= 0:
+                answers += frame_bytes(header, body)
+        if r not in ready:
+            continue
+        data = os.read(r, 1 << 16)
+        if not data:
+            break
+        total += len(data)
+        if total > cap:
+            reason = "output"
+            break
+        write_all(out_fd, frame_bytes({"type": "data"}, data))
+    os.close(r)
+    if answer_w >= 0:
+        os.close(answer_w)
+    return total, reason
+
+
+def _relay_answers(fd: int, pending: bytearray) -> int:
+    """Write what the child's answer pipe takes now; -1 once the child has closed it."""
+    try:
+        n = os.write(fd, pending[:1 << 16])
+    except BlockingIOError:
+        return fd
+    except OSError:                                # the child is gone: drop its answers
+        pending.clear()
+        os.close(fd)
+        return -1
+    del pending[:n]
+    return fd
 
 
 if __name__ == "__main__":

@@ -109,7 +109,9 @@ class Zygote:
             raise SandboxError(f"the sandbox did not accept the inputs: {header}")
         self.inputs_version = version
 
-    def run(self, job: dict, payload: bytes = b"") -> RawRun:
+    def run(self, job: dict, payload: bytes = b"", answers=None) -> RawRun:
+        """Run one job; ``answers`` (``grade.stubs.StubAnswers``) reads the child's stream as it
+        arrives and gives the frames that answer its follow-through stubs."""
         self.wait_ready()
         started = time.monotonic()
         self.send(learner_runner.frame_bytes(job, payload))
@@ -119,6 +121,8 @@ class Zygote:
             header, payload = self._read_frame(deadline)
             if header.get("type") == "data":
                 stream += payload
+                for answer in answers.feed(payload) if answers is not None else ():
+                    self.send(answer)
             elif header.get("type") == "end":
                 return RawRun(bytes(stream), header, time.monotonic() - started)
 
@@ -177,10 +181,11 @@ class SandboxPool:
         self.inputs = (id(frame), frame)
         self.inputs_ready.set()
 
-    def submit(self, job: dict, payload: bytes = b"") -> Future:
-        """Run one notebook's job; the Future gives a ``RunResult``."""
+    def submit(self, job: dict, payload: bytes = b"", answers=None) -> Future:
+        """Run one notebook's job; the Future gives a ``RunResult``. ``answers()`` makes the
+        follow-through answerer of each run (a resumed run reads a fresh stream)."""
         future: Future = Future()
-        self.queue.put((job, payload, future))
+        self.queue.put((job, payload, answers, future))
         return future
 
     def _start(self) -> Zygote:
@@ -229,7 +234,7 @@ class SandboxPool:
             item = self.queue.get()
             if item is None:
                 break
-            job, payload, future = item
+            job, payload, answers, future = item
             if not future.set_running_or_notify_cancel():
                 continue
             result = RunResult(job_steps=len(job["steps"]))
@@ -242,7 +247,7 @@ class SandboxPool:
                     self.inputs_ready.wait()
                     zygote.set_inputs(*self.inputs)
                     try:
-                        raw = zygote.run(job, payload)
+                        raw = zygote.run(job, payload, answers() if answers is not None else None)
                     except SandboxError as e:
                         # the zygote died or hung (learner code may have killed it): start afresh
                         zygote.close()

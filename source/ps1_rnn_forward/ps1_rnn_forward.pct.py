@@ -386,7 +386,7 @@ def stacked_rnn_forward(x, h0, layers, nonlinearity="tanh"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_stacked_rnn_forward_core", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_rnn_forward_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
     {"B": 2, "T": 4, "D": 3, "H": 5, "L": 2, "seed": 1},
     {"B": 3, "T": 6, "D": 4, "H": 4, "L": 3, "seed": 142, "h0": True},
@@ -400,7 +400,7 @@ check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
 ### END HIDDEN TESTS
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_stacked_rnn_forward_edges", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_rnn_forward_edges", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
     {"B": 1, "T": 1, "D": 2, "H": 3, "L": 1, "seed": 141},
     {"B": 2, "T": 3, "D": 3, "H": 4, "L": 2, "seed": 144, "nonlinearity": "sigmoid", "expect": "ValueError"},
@@ -410,6 +410,24 @@ check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
     {"B": 1, "T": 1, "D": 2, "H": 3, "L": 1, "seed": 41},
     {"B": 2, "T": 3, "D": 3, "H": 4, "L": 2, "seed": 44, "nonlinearity": "sigmoid", "expect": "ValueError"},
 ])
+### END HIDDEN TESTS
+
+
+# %% [markdown]
+# **Your own functions together (5 of this exercise's points).** The checks above judge
+# `stacked_rnn_forward` on its own work: while they run, the functions it calls (`rnn_forward`
+# and `rnn_step_forward`) are the course's reference versions, so a slip in one of those costs
+# points only once, in its own checks. This last check runs `stacked_rnn_forward` with *your*
+# versions of them, end to end.
+
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_rnn_forward_integration", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
+    {"B": 2, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 161, "h0": True, "nonlinearity": "relu"},
+], integration=True)
+### BEGIN HIDDEN TESTS
+check(stacked_rnn_forward, "stacked_rnn_forward", cases=[
+    {"B": 2, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 61, "h0": True, "nonlinearity": "relu"},
+], integration=True)
 ### END HIDDEN TESTS
 
 

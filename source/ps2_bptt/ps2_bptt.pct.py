@@ -271,7 +271,7 @@ def rnn_backward(dh_all, x, h0, h_all, W_xh, W_hh, dh_last=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_options", "locked": true, "points": 12, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_options", "locked": true, "points": 9, "schema_version": 3, "solution": false, "task": false}
 check(rnn_backward, "rnn_backward", cases=[
     {"B": 2, "T": 4, "D": 3, "H": 5, "seed": 1, "h0": True},
     {"B": 3, "T": 9, "D": 4, "H": 6, "seed": 122, "h0": True, "dh_last": True},
@@ -289,7 +289,7 @@ check(rnn_backward, "rnn_backward", cases=[
 ### END HIDDEN TESTS
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_edges", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 check(rnn_backward, "rnn_backward", cases=[
     {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 121},
     {"B": 2, "T": 3, "D": 3, "H": 4, "seed": 126, "bad_dh": True, "expect": "ValueError"},
@@ -299,6 +299,23 @@ check(rnn_backward, "rnn_backward", cases=[
     {"B": 1, "T": 1, "D": 2, "H": 3, "seed": 21},
     {"B": 2, "T": 3, "D": 3, "H": 4, "seed": 26, "bad_dh": True, "expect": "ValueError"},
 ])
+### END HIDDEN TESTS
+
+
+# %% [markdown]
+# **Your own functions together (5 of this exercise's points).** The checks above judge
+# `rnn_backward` on its own work: while they run, the functions it calls (`rnn_step_backward`)
+# are the course's reference versions, so a slip in one of those costs points only once, in its
+# own checks. This last check runs `rnn_backward` with *your* versions of them, end to end.
+
+# %% nbgrader={"grade": true, "grade_id": "test_rnn_backward_integration", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(rnn_backward, "rnn_backward", cases=[
+    {"B": 2, "T": 6, "D": 3, "H": 4, "seed": 131, "h0": True, "dh_last": True},
+], integration=True)
+### BEGIN HIDDEN TESTS
+check(rnn_backward, "rnn_backward", cases=[
+    {"B": 2, "T": 6, "D": 3, "H": 4, "seed": 31, "h0": True, "dh_last": True},
+], integration=True)
 ### END HIDDEN TESTS
 
 

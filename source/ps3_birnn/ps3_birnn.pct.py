@@ -531,7 +531,7 @@ def stacked_birnn_forward(x, h0, layers, lengths=None, nonlinearity="tanh"):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_core", "locked": true, "points": 10, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_core", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
 check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
     {"B": 2, "T": 4, "D": 3, "H": 4, "L": 2, "seed": 1},
     {"B": 3, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 503, "h0": True},
@@ -543,7 +543,7 @@ check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
 ### END HIDDEN TESTS
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_masks", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_masks", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
     {"B": 3, "T": 6, "D": 2, "H": 3, "L": 3, "seed": 504, "h0": True, "lengths": [6, 2, 4]},
     {"B": 4, "T": 5, "D": 3, "H": 4, "L": 2, "seed": 505, "lengths": [1, 5, 3, 1]},
@@ -560,7 +560,7 @@ check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
 ### END HIDDEN TESTS
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_edges", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_edges", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
     {"B": 1, "T": 1, "D": 2, "H": 3, "L": 1, "seed": 501},
     {"B": 1, "T": 1, "D": 2, "H": 3, "L": 2, "seed": 502, "lengths": [1], "h0": True},
@@ -572,6 +572,24 @@ check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
     {"B": 1, "T": 1, "D": 2, "H": 3, "L": 2, "seed": 402, "lengths": [1], "h0": True},
     {"B": 2, "T": 4, "D": 3, "H": 4, "L": 2, "seed": 408, "lengths": [0, 2], "expect": "ValueError"},
 ])
+### END HIDDEN TESTS
+
+
+# %% [markdown]
+# **Your own functions together (5 of this exercise's points).** The checks above judge
+# `stacked_birnn_forward` on its own work: while they run, the functions it calls
+# (`birnn_forward` and `reverse_padded`) are the course's reference versions, so a slip in one
+# of those costs points only once, in its own checks. This last check runs
+# `stacked_birnn_forward` with *your* versions of them, end to end.
+
+# %% nbgrader={"grade": true, "grade_id": "test_stacked_birnn_forward_integration", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
+    {"B": 3, "T": 6, "D": 3, "H": 4, "L": 2, "seed": 511, "h0": True, "lengths": [6, 3, 2]},
+], integration=True)
+### BEGIN HIDDEN TESTS
+check(stacked_birnn_forward, "stacked_birnn_forward", cases=[
+    {"B": 3, "T": 6, "D": 3, "H": 4, "L": 2, "seed": 411, "h0": True, "lengths": [6, 3, 2]},
+], integration=True)
 ### END HIDDEN TESTS
 
 

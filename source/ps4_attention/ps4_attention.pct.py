@@ -939,7 +939,7 @@ def greedy_decode(enc_out, enc_mask, s0, embedding, params, start_token, max_len
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_masks", "locked": true, "points": 8, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_masks", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 check(greedy_decode, "greedy_decode", cases=[
     {"B": 2, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 7, "max_len": 4, "mask": "none", "seed": 1},
     {"B": 3, "S": 6, "E": 4, "H": 5, "K": 5, "A": 6, "V": 8, "max_len": 6, "mask": "pad", "seed": 191},
@@ -953,7 +953,7 @@ check(greedy_decode, "greedy_decode", cases=[
 ### END HIDDEN TESTS
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_edges", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 check(greedy_decode, "greedy_decode", cases=[
     {"B": 2, "S": 5, "E": 3, "H": 4, "K": 3, "A": 3, "V": 5, "max_len": 4, "mask": "pad", "score_scale": 10000.0, "seed": 195},
     {"B": 1, "S": 1, "E": 2, "H": 3, "K": 2, "A": 2, "V": 3, "max_len": 1, "s0": False, "seed": 192},
@@ -965,6 +965,24 @@ check(greedy_decode, "greedy_decode", cases=[
     {"B": 1, "S": 1, "E": 2, "H": 3, "K": 2, "A": 2, "V": 3, "max_len": 1, "s0": False, "seed": 92},
     {"B": 4, "S": 5, "E": 3, "H": 4, "K": 6, "A": 5, "V": 6, "max_len": 5, "mask": "pad", "empty_rows": 1, "s0": False, "seed": 93},
 ])
+### END HIDDEN TESTS
+
+
+# %% [markdown]
+# **Your own functions together (5 of this exercise's points).** The checks above judge
+# `greedy_decode` on its own work: while they run, the functions it calls
+# (`bahdanau_decoder_step`, `additive_scores`, `attend` and `masked_softmax`) are the course's
+# reference versions, so a slip in one of those costs points only once, in its own checks. This
+# last check runs `greedy_decode` with *your* versions of them, end to end.
+
+# %% nbgrader={"grade": true, "grade_id": "test_greedy_decode_integration", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(greedy_decode, "greedy_decode", cases=[
+    {"B": 3, "S": 6, "E": 4, "H": 5, "K": 5, "A": 6, "V": 8, "max_len": 6, "mask": "pad", "empty_rows": 1, "seed": 196},
+], integration=True)
+### BEGIN HIDDEN TESTS
+check(greedy_decode, "greedy_decode", cases=[
+    {"B": 3, "S": 6, "E": 4, "H": 5, "K": 5, "A": 6, "V": 8, "max_len": 6, "mask": "pad", "empty_rows": 1, "seed": 96},
+], integration=True)
 ### END HIDDEN TESTS
 
 

@@ -553,7 +553,7 @@ def pointer_greedy_decode(x, params):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_core", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
     {"B": 3, "N": 5, "D": 2, "H": 4, "A": 3, "seed": 1},
     {"B": 3, "N": 6, "D": 4, "H": 4, "A": 5, "seed": 153},
@@ -565,7 +565,7 @@ check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
 ### END HIDDEN TESTS
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_options", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_options", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
     {"B": 4, "N": 9, "D": 2, "H": 6, "A": 4, "seed": 154, "dtype": "float32"},
 ])
@@ -576,7 +576,7 @@ check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
 ### END HIDDEN TESTS
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_edges", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
     {"B": 3, "N": 5, "D": 2, "H": 4, "A": 3, "score_scale": 10000.0, "seed": 301},
     {"B": 1, "N": 1, "D": 1, "H": 1, "A": 1, "seed": 151},
@@ -588,6 +588,24 @@ check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
     {"B": 1, "N": 1, "D": 1, "H": 1, "A": 1, "seed": 51},
     {"B": 2, "N": 5, "D": 3, "H": 4, "A": 2, "seed": 52, "ties": True},
 ])
+### END HIDDEN TESTS
+
+
+# %% [markdown]
+# **Your own functions together (5 of this exercise's points).** The checks above judge
+# `pointer_greedy_decode` on its own work: while they run, the functions it calls
+# (`pointer_decoder_step`, `pointer_scores` and `pointer_log_probs`) are the course's reference
+# versions, so a slip in one of those costs points only once, in its own checks. This last check
+# runs `pointer_greedy_decode` with *your* versions of them, end to end.
+
+# %% nbgrader={"grade": true, "grade_id": "test_pointer_greedy_decode_integration", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
+    {"B": 3, "N": 6, "D": 4, "H": 4, "A": 5, "seed": 155},
+], integration=True)
+### BEGIN HIDDEN TESTS
+check(pointer_greedy_decode, "pointer_greedy_decode", cases=[
+    {"B": 3, "N": 6, "D": 4, "H": 4, "A": 5, "seed": 55},
+], integration=True)
 ### END HIDDEN TESTS
 
 

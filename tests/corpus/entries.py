@@ -24,12 +24,15 @@ NB = f"{A}.ipynb"
 CORRECT = read_sample(ROOT / "samples" / A / "sample_correct.py")
 BUGGY = read_sample(ROOT / "samples" / A / "sample_buggy.py")
 FULL = 90.0          # ps1's autograded points (the written answer is graded by hand)
-BUGGY_SCORE = 35.0   # what sample_buggy earns
+BUGGY_SCORE = 37.0   # what sample_buggy earns (follow-through: its rnn_forward costs stacked_rnn_forward nothing)
 # sample_buggy with its rnn_forward replaced by an attack's wrapper (subclass or object arrays, or
 # arrays fished out of the garbage collector): the wrapper is the submission's rnn_forward, so the
-# cells its own rnn_forward passed honestly (rnn_forward_edges, 6) and stacked_rnn_forward_edges
-# (3; it calls rnn_forward) earn nothing either.
-BUGGY_WITHOUT_RNN_FORWARD = BUGGY_SCORE - 9.0
+# cells its own rnn_forward passed honestly (rnn_forward_edges, 6) earn nothing, and, as a function
+# of *args no reference can stand in for, it costs stacked_rnn_forward's core (4) and edges (1) too.
+BUGGY_WITHOUT_RNN_FORWARD = BUGGY_SCORE - 11.0
+# ... replaced by a wrapper of *args that returns what the buggy rnn_forward returns: only
+# stacked_rnn_forward_core (4) is lost, the one of its cells that the buggy rnn_forward fails
+BUGGY_WRAPPED_RNN_FORWARD = BUGGY_SCORE - 4.0
 SPECTRAL = 4.0       # spectral_radius: a leaf function nothing else calls
 
 
@@ -289,7 +292,7 @@ _attack("frame_walk", "walk the caller's frames and copy the expected value",
         "import sys\n_real = rnn_forward\ndef rnn_forward(*a, **k):\n    f = sys._getframe(1)\n"
         "    while f is not None:\n        if 'expected' in f.f_locals:\n"
         "            return tuple(v.astype(a[0].dtype) for v in f.f_locals['expected'])\n"
-        "        f = f.f_back\n    return _real(*a, **k)", after="rnn_forward")
+        "        f = f.f_back\n    return _real(*a, **k)", after="rnn_forward", deserved=BUGGY_WRAPPED_RNN_FORWARD)
 _attack("gc_walk", "search the garbage collector for the expected arrays",
         "import gc, numpy as np\n_real = rnn_forward\ndef rnn_forward(x, h0, *rest):\n"
         "    for o in gc.get_objects():\n        if isinstance(o, tuple) and len(o) == 2 and all(isinstance(v, np.ndarray) for v in o) "

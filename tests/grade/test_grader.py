@@ -122,7 +122,7 @@ def test_students_option_no_force_skip_and_clear_errors(built_course, tmp_path):
     grade(course, a, "--quiet", "--json", str(out))                  # like nbgrader: only what is new
     assert {s["student"] for s in json.loads(out.read_text())["students"]} == {"sample_buggy"}
     table = grade(course, a, "--force").stdout
-    assert "sample_buggy" in table and "35 / 100" in table
+    assert "sample_buggy" in table and "37 / 100" in table
     result = grade(course, "ps9_nothing", check=False)
     assert result.returncode == 2
     assert "generate_assignment" in result.stderr and "Traceback" not in result.stderr
