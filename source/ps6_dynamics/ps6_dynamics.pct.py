@@ -548,7 +548,7 @@ def lyapunov_spectrum(x, h0, W_xh, W_hh, b_h, k):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_lyapunov_spectrum_core", "locked": true, "points": 6, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_lyapunov_spectrum_core", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 check(lyapunov_spectrum, "lyapunov_spectrum", cases=[
     {"T": 40, "D": 2, "H": 4, "k": 4, "seed": 1, "gain": 1.5, "h0": True},
     {"T": 3, "D": 2, "H": 4, "k": 4, "seed": 1, "h0": True}])
@@ -558,13 +558,13 @@ check(lyapunov_spectrum, "lyapunov_spectrum", cases=[
     {"T": 4, "D": 3, "H": 5, "k": 5, "seed": 13, "h0": True}])
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_lyapunov_spectrum_long", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_lyapunov_spectrum_long", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 check(lyapunov_spectrum, "lyapunov_spectrum", cases=[{"T": 150, "D": 2, "H": 4, "k": 2, "seed": 2, "gain": 0.5}])
 ### BEGIN HIDDEN TESTS
 check(lyapunov_spectrum, "lyapunov_spectrum", cases=[{"T": 120, "D": 1, "H": 3, "k": 3, "seed": 12, "gain": 0.5}])
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_lyapunov_spectrum_edges", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_lyapunov_spectrum_edges", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 check(lyapunov_spectrum, "lyapunov_spectrum", cases=[
     {"T": 1, "D": 1, "H": 1, "k": 1, "seed": 4},
     {"T": 20, "D": 2, "H": 3, "k": 2, "seed": 5, "gain": 0.5, "dtype": "float32", "h0": True},
@@ -576,6 +576,22 @@ check(lyapunov_spectrum, "lyapunov_spectrum", cases=[
     {"T": 15, "D": 3, "H": 4, "k": 1, "seed": 15, "gain": 0.5, "dtype": "float32", "h0": True},
     {"T": 5, "D": 2, "H": 2, "k": 0, "seed": 16, "expect": "ValueError"},
     {"T": 5, "D": 2, "H": 2, "k": 3, "seed": 17, "expect": "ValueError"}])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Your own functions together (5 of this exercise's points).** The checks above judge
+# `lyapunov_spectrum` on its own work: while they run, the `rnn_jacobian` it calls is the course's
+# reference version, so a slip in your Jacobian costs points only once, in its own checks. This
+# last check runs `lyapunov_spectrum` with *your* `rnn_jacobian`, end to end.
+
+# %% nbgrader={"grade": true, "grade_id": "test_lyapunov_spectrum_integration", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(lyapunov_spectrum, "lyapunov_spectrum", cases=[
+    {"T": 40, "D": 2, "H": 4, "k": 4, "seed": 101, "gain": 1.5, "h0": True},
+], integration=True)
+### BEGIN HIDDEN TESTS
+check(lyapunov_spectrum, "lyapunov_spectrum", cases=[
+    {"T": 30, "D": 3, "H": 5, "k": 3, "seed": 111, "gain": 1.5, "h0": True},
+], integration=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]

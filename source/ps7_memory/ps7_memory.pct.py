@@ -248,7 +248,7 @@ def lstm_backward(dh_all, x, h0, c0, W_x, W_h, b):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_lstm_backward_core", "locked": true, "points": 7, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_backward_core", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 check(lstm_backward, "lstm_backward", cases=[
     {"B": 2, "T": 5, "D": 3, "H": 4, "seed": 1, "h0": True},
     {"B": 3, "T": 6, "D": 2, "H": 3, "seed": 2, "loss": "last"},
@@ -262,7 +262,7 @@ check(lstm_backward, "lstm_backward", cases=[
 ])
 ### END HIDDEN TESTS
 
-# %% nbgrader={"grade": true, "grade_id": "test_lstm_backward_edges", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_backward_edges", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 check(lstm_backward, "lstm_backward", cases=[
     {"B": 1, "T": 1, "D": 1, "H": 1, "seed": 4},
     {"B": 2, "T": 3, "D": 2, "H": 3, "seed": 5, "bad_dh": True, "expect": "ValueError"},
@@ -273,6 +273,22 @@ check(lstm_backward, "lstm_backward", cases=[
     {"B": 1, "T": 3, "D": 2, "H": 1, "seed": 26},
     {"B": 3, "T": 4, "D": 2, "H": 2, "seed": 25, "bad_dh": True, "expect": "ValueError"},
 ])
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Your own functions together (5 of this exercise's points).** The checks above judge
+# `lstm_backward` on its own work: while they run, the `lstm_cell_backward` it calls is the
+# course's reference version, so a slip in your cell backward costs points only once, in its own
+# checks. This last check runs `lstm_backward` with *your* `lstm_cell_backward`, end to end.
+
+# %% nbgrader={"grade": true, "grade_id": "test_lstm_backward_integration", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+check(lstm_backward, "lstm_backward", cases=[
+    {"B": 2, "T": 5, "D": 3, "H": 4, "seed": 101, "h0": True},
+], integration=True)
+### BEGIN HIDDEN TESTS
+check(lstm_backward, "lstm_backward", cases=[
+    {"B": 3, "T": 8, "D": 4, "H": 5, "seed": 121, "h0": True},
+], integration=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
