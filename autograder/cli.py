@@ -104,6 +104,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
     s.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
     add_grade_parser(sub)
+    # -- gradescope (issue 17): the autograder.zip Gradescope runs
+    s = sub.add_parser("gradescope", help="write the autograder.zip that grades ASSIGNMENT on Gradescope",
+                       description="Write the autograder.zip Gradescope expects (setup.sh, run_autograder, the "
+                                   "course package, the assignment's declarations; no solutions). Its "
+                                   "run_autograder grades the submitted notebook with the trusted grader.")
+    s.add_argument("assignment", help="an assignment id")
+    s.add_argument("--out", type=Path, default=Path("autograder.zip"), help="where to write it (default: autograder.zip)")
+    s.add_argument("--visibility", default="visible",
+                   choices=["hidden", "after_due_date", "after_published", "visible"],
+                   help="when students see their results (default: visible; a failing hidden case's details "
+                        "are always after_published)")
     return p
 
 
@@ -113,6 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "grade":
         from .grade.command import main_from_cli
         return main_from_cli(args, course_dir, args.course_dir is not None, exit_fast=argv is None)
+    if args.command == "gradescope":
+        from .authoring.gradescope import GradescopeError, write_zip
+        try:
+            names = write_zip(args.assignment, course_dir, args.out, args.visibility)
+        except GradescopeError as e:
+            print(f"autograder gradescope: {e}", file=sys.stderr)
+            return 2
+        print(f"{args.out}: {len(names)} files for Gradescope's autograder (upload it as the assignment's "
+              f"autograder; setup.sh installs the rest)")
+        return 0
     chosen = args.assignment or assignments(course_dir)
     if args.command == "bundle":
         from .authoring.bundle import BundleError, write_bundle

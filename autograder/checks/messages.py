@@ -172,3 +172,19 @@ def summary(message: str | None) -> str:
     if WRONG_ON.format(name="\0", where="\0").split("\0")[1] in lines[0] and len(lines) > 2:
         return lines[2][:80]
     return lines[0][:80]
+
+
+# ---------------------------------------------------------------- Gradescope's results page (authoring/gradescope.py)
+GRADESCOPE_PASSED = "Every case of this check passed."
+GRADESCOPE_HIDDEN = ("Every visible case of this check passed, but a hidden case failed. What differs and the "
+                     "likely mistake are shown under \"{name}\" once the grades are published.")
+GRADESCOPE_HIDDEN_NAME = "{grade_id}: the hidden case"
+GRADESCOPE_SUMMARY = "{score:g} of {max_score:g} points from the autograded checks of {notebook}.ipynb."
+GRADESCOPE_WRITTEN = " The written answers ({points:g} points) are graded by hand, not here."
+GRADESCOPE_NO_NOTEBOOK = ("No notebook (.ipynb file) was found in your submission. Upload {notebook}.ipynb, "
+                          "the notebook you worked in.")
+GRADESCOPE_MANY = ("Your submission holds several notebooks ({found}) and none is named {notebook}.ipynb: "
+                   "upload only the notebook you worked in, named {notebook}.ipynb.")
+GRADESCOPE_UNGRADABLE = "Your submission could not be graded: {why}"
+GRADESCOPE_FAILED = ("The autograder itself failed on your submission ({why}); your instructor can see the "
+                     "details. Nothing is wrong with your work on that account: ask them to regrade it.")

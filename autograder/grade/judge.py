@@ -24,6 +24,7 @@ class CellVerdict:
     outputs: list                    # nbformat outputs for the test cell
     message: str | None = None       # the first problem, for reports
     status: str = "passed"           # passed | failed | error | not run | not gradable
+    hidden: bool = False             # the failing check is a hidden one (every public check passed)
 
 
 @dataclass
@@ -105,7 +106,7 @@ def judge_test(test: TestCell, record: tuple | None, memo: dict, limits: dict, s
     if error is not None:
         outputs.append(error)
         return CellVerdict(test.grade_id, test.points, False, outputs, message,
-                           "failed" if error.ename == "AssertionError" else "error")
+                           "failed" if error.ename == "AssertionError" else "error", decl.hidden)
     return CellVerdict(test.grade_id, test.points, True, outputs)
 
 

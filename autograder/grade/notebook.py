@@ -101,4 +101,4 @@ def _cell(cell, outcome, cfg) -> CellReport:
     score, status, message = score_cell(verdict, cfg), verdict.status, verdict.message
     if verdict.passed and score == 0:
         status, message = "failed", messages.PASSED_BUT_STDERR
-    return CellReport(cell.grade_id, "test", cell.points, score, status, message)
+    return CellReport(cell.grade_id, "test", cell.points, score, status, message, verdict.hidden and not verdict.passed)

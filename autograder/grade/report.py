@@ -16,6 +16,7 @@ class CellReport:
     score: float | None              # None while it waits for manual grading
     status: str                      # passed | failed | error | not run | not gradable | manual | test | written
     message: str | None = None       # the first problem, as the learner reads it
+    hidden: bool = False             # that problem is in a hidden case (single-notebook mode says so)
 
 
 @dataclass
