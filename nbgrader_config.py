@@ -62,3 +62,9 @@ c.HTMLExporter.extra_template_basedirs = [
     os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
 ]
 c.HTMLExporter.filters = {"package_files": "importlib.resources.files"}
+
+# Canvas: `nbgrader export` can write the CSV Canvas's Grades > Import reads instead of grades.csv
+# (autograder/authoring/canvas.py; README, "Grading on Gradescope, grades into Canvas").
+# c.ExportApp.plugin_class = "autograder.authoring.canvas.CanvasExportPlugin"
+# c.CanvasExportPlugin.roster = "canvas_roster.csv"      # the gradebook exported from the Canvas course
+# c.CanvasExportPlugin.columns = "total"                 # or "questions": one column per graded cell

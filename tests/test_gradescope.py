@@ -16,7 +16,8 @@ import nbformat
 import pytest
 
 import autograder
-from autograder.authoring.gradescope import PYTHON_ENV, ROOT_ENV
+from autograder import cli
+from autograder.authoring.gradescope import PYTHON_ENV, ROOT_ENV, find_notebook
 from autograder.authoring.samples import SAMPLES, fill, read_sample
 from autograder.checks import messages
 from autograder.checks.declarations import parse
@@ -217,6 +218,8 @@ def test_zip_holds_the_grader_and_the_declarations_but_no_solution(zip_path):
             "course/nbgrader_config.py", f"course/source/{A}/{A}.ipynb", "course/autograder/grade/notebook.py",
             "course/autograder/sandbox/learner_runner.py"} <= names
     assert modes["setup.sh"] == modes["run_autograder"] == 0o755
+    for script in ("setup.sh", "run_autograder"):                      # bash can parse them
+        assert subprocess.run(["bash", "-n"], input=everything[script], text=True).returncode == 0, script
     assert not [n for n in names if n.startswith(("solutions/", "samples/", "tests/", "course/solutions/",
                                                   "course/release/")) or n.endswith(".pct.py") or "__pycache__" in n]
     assert [n for n in names if n.startswith("course/source/")] == [f"course/source/{A}/{A}.ipynb"]
@@ -234,3 +237,21 @@ def test_zip_holds_the_grader_and_the_declarations_but_no_solution(zip_path):
             own = {line.strip() for line in text.splitlines()}
             lines = [line for b in bodies for line in b if len(line) >= 25 and line in own]
             assert not lines, (rel, lines[:3])
+
+
+def test_which_notebook_is_graded(tmp_path):
+    sub = tmp_path / "submission"
+    (sub / "old").mkdir(parents=True)
+    for name in ("old/draft.ipynb", "scratch.ipynb", ".ipynb_checkpoints/x.ipynb"):
+        (sub / name).parent.mkdir(parents=True, exist_ok=True)
+        (sub / name).write_text("{}")
+    path, why = find_notebook(sub, A)
+    assert path is None and why == messages.GRADESCOPE_MANY.format(found="old/draft.ipynb, scratch.ipynb", notebook=A)
+    (sub / "old" / f"{A}.ipynb").write_text("{}")                 # the assignment's name wins, wherever it is
+    assert find_notebook(sub, A) == (sub / "old" / f"{A}.ipynb", None)
+
+
+def test_unknown_assignment_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["--course-dir", str(ROOT), "gradescope", "ps9_nothing", "--out", str(tmp_path / "a.zip")]) == 2
+    assert "no assignment ps9_nothing" in capsys.readouterr().err
+    assert not (tmp_path / "a.zip").exists()

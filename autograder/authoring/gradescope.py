@@ -73,12 +73,16 @@ fi
 PY=$(python_311)
 
 "$PY" -m venv "$ROOT/venv"
+# CPU-only torch (no CUDA downloads) from PyTorch's index; AUTOGRADER_TORCH_INDEX="" leaves it out.
+TORCH_INDEX="${AUTOGRADER_TORCH_INDEX-https://download.pytorch.org/whl/cpu}"
 if [ -d wheels ]; then
     source=(--no-index --find-links wheels)
+elif [ -n "$TORCH_INDEX" ]; then
+    source=(--extra-index-url "$TORCH_INDEX")
 else
-    source=(--extra-index-url https://download.pytorch.org/whl/cpu)   # CPU-only torch, no CUDA downloads
+    source=()
 fi
-"$ROOT/venv/bin/pip" install --quiet --disable-pip-version-check "${source[@]}" -r requirements.txt -c constraints.txt
+"$ROOT/venv/bin/pip" install --quiet --disable-pip-version-check ${source[@]+"${source[@]}"} -r requirements.txt -c constraints.txt
 "$ROOT/venv/bin/python" -c "import numpy, torch, nbgrader"
 command -v bwrap >/dev/null 2>&1 || echo "setup.sh: bubblewrap is missing; learner code will run in a plain subprocess"
 """

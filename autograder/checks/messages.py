@@ -183,8 +183,8 @@ GRADESCOPE_SUMMARY = "{score:g} of {max_score:g} points from the autograded chec
 GRADESCOPE_WRITTEN = " The written answers ({points:g} points) are graded by hand, not here."
 GRADESCOPE_NO_NOTEBOOK = ("No notebook (.ipynb file) was found in your submission. Upload {notebook}.ipynb, "
                           "the notebook you worked in.")
-GRADESCOPE_MANY = ("Your submission holds several notebooks ({found}) and none is named {notebook}.ipynb: "
-                   "upload only the notebook you worked in, named {notebook}.ipynb.")
+GRADESCOPE_MANY = ("Your submission holds several notebooks ({found}) and the grader cannot tell which is "
+                   "your work: upload only the notebook you worked in, named {notebook}.ipynb.")
 GRADESCOPE_UNGRADABLE = "Your submission could not be graded: {why}"
 GRADESCOPE_FAILED = ("The autograder itself failed on your submission ({why}); your instructor can see the "
                      "details. Nothing is wrong with your work on that account: ask them to regrade it.")
