@@ -17,7 +17,7 @@ import pytest
 
 import autograder
 from autograder import cli
-from autograder.authoring.gradescope import PYTHON_ENV, ROOT_ENV, find_notebook
+from autograder.authoring.gradescope import PYTHON_ENV, ROOT_ENV, find_notebook, run
 from autograder.authoring.samples import SAMPLES, fill, read_sample
 from autograder.checks import messages
 from autograder.checks.declarations import parse
@@ -255,3 +255,14 @@ def test_unknown_assignment_is_a_usage_error(tmp_path, capsys):
     assert cli.main(["--course-dir", str(ROOT), "gradescope", "ps9_nothing", "--out", str(tmp_path / "a.zip")]) == 2
     assert "no assignment ps9_nothing" in capsys.readouterr().err
     assert not (tmp_path / "a.zip").exists()
+
+
+def test_the_graders_own_failure_still_writes_results(tmp_path, capsys):
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / f"{A}.ipynb").write_text("{}")
+    results = run(tmp_path, tmp_path / "no-course")          # no gradescope.json: the grader cannot start
+    assert json.loads((tmp_path / "results" / "results.json").read_text()) == results
+    assert results["score"] == 0 and results["tests"] == []
+    assert results["output"] == messages.GRADESCOPE_FAILED.format(why="FileNotFoundError")
+    assert "Traceback" in capsys.readouterr().out              # for the instructor (stdout is hidden)
+    jsonschema.validate(results, RESULTS_SCHEMA)

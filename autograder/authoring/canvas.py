@@ -93,6 +93,11 @@ class CanvasExportPlugin(ExportPlugin):
         for student_id in unmatched:
             self.log.warning("Student %s is not in the Canvas roster %s (no %s %s): left out of %s",
                              student_id, self.roster, self.match_on, student_id, dest)
+        graded = {s.id for s in gradebook.students}
+        absent = [r["Student"] for key, r in by_id.items() if key not in graded]
+        if absent:
+            self.log.info("%d students of the Canvas roster have no nbgrader record (%s): not in %s",
+                          len(absent), "; ".join(absent), dest)
         missing = [a.name for a in chosen] if self.columns == "total" else []
         for name in (n for n in missing if n not in known_ids):
             self.log.warning("No Canvas id for %s: Canvas will create a new assignment named %s", name, name)
