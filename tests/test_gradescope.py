@@ -64,6 +64,11 @@ HIDDEN_ONLY = '''def rnn_step_forward(x_t, h_prev, W_xh, W_hh, b_h, nonlinearity
 '''
 
 
+# /autograder/submission_metadata.json, as Gradescope writes it (the fields read here)
+METADATA = {"id": 123456, "users": [{"email": "ada@example.edu", "id": 4242, "name": "Ada Lovelace", "sid": "S1001"}],
+            "assignment": {"id": 98765, "title": "ps1_rnn_forward"}}
+
+
 def sample_notebook(answers: dict) -> bytes:
     nb = nbformat.read(ROOT / "release" / A / f"{A}.ipynb", as_version=4)
     return nbformat.writes(fill(nb, answers)).encode()
@@ -91,8 +96,9 @@ def zip_path(tmp_path_factory) -> Path:
     return out
 
 
-def gradescope_tree(zip_path: Path, root: Path, files: dict[str, bytes]) -> Path:
-    """/autograder as Gradescope lays it out: the zip in source/, run_autograder beside it."""
+def gradescope_tree(zip_path: Path, root: Path, files: dict[str, bytes], metadata: dict | None = None) -> Path:
+    """/autograder as Gradescope lays it out: the zip in source/, run_autograder beside it, the
+    student's files in submission/, and submission_metadata.json when given."""
     with zipfile.ZipFile(zip_path) as zf:
         zf.extractall(root / "source")
         for info in zf.infolist():            # extractall drops the permission bits
@@ -103,6 +109,8 @@ def gradescope_tree(zip_path: Path, root: Path, files: dict[str, bytes]) -> Path
         (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "submission" / name).write_bytes(data)
     (root / "results").mkdir()
+    if metadata is not None:
+        (root / "submission_metadata.json").write_text(json.dumps(metadata))
     return root
 
 
@@ -115,7 +123,8 @@ def graded(zip_path, tmp_path_factory) -> dict[str, dict]:
     env[PYTHON_ENV] = sys.executable      # the interpreter setup.sh would have made; the package is the zip's
     runs, out = {}, {}
     for name, files in submissions().items():
-        root = gradescope_tree(zip_path, tmp_path_factory.mktemp(name) / "autograder", files)
+        root = gradescope_tree(zip_path, tmp_path_factory.mktemp(name) / "autograder", files,
+                               METADATA if name == "hidden_only" else None)
         runs[name] = (root, subprocess.Popen([str(root / "run_autograder")], env=dict(env, **{ROOT_ENV: str(root)}),
                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for name in ("correct", "buggy"):
@@ -176,6 +185,8 @@ def test_a_hidden_cases_details_wait_for_publication(graded):
     assert details["visibility"] == "after_published" and details["max_score"] == 0
     assert json.dumps(HIDDEN_CASE) in details["output"]
     assert tests["test_rnn_step_forward_core"]["status"] == "passed"
+    assert graded["hidden_only"]["results"]["extra_data"]["student"] == "S1001"      # from submission_metadata.json
+    assert graded["buggy"]["results"]["extra_data"]["student"] == "you"              # none: single-notebook mode's name
     # no other test shows a hidden case, and only that cell lost points
     source = nbformat.read(ROOT / "source" / A / f"{A}.ipynb", as_version=4)
     hidden = [json.dumps(case) for cell in source.cells if cell.metadata.get("nbgrader", {}).get("grade")

@@ -228,6 +228,16 @@ def ungradable(why: str, visibility: str = "visible") -> dict:
     return {"score": 0.0, "output": why, "visibility": visibility, "stdout_visibility": "hidden", "tests": []}
 
 
+def gradescope_student(root: Path) -> str:
+    """The submitter as Gradescope names them in submission_metadata.json (the first user of a
+    group): their student id (``sid``), else their e-mail, else Gradescope's user id."""
+    try:
+        user = json.loads((root / "submission_metadata.json").read_text())["users"][0]
+        return str(user.get("sid") or user.get("email") or user["id"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return "you"
+
+
 def grade_submission(root: Path, course: Path) -> dict:
     """results.json's content for the submission under ``root`` (Gradescope's layout)."""
     from ..grade.notebook import grade_notebook
@@ -235,6 +245,7 @@ def grade_submission(root: Path, course: Path) -> dict:
     manifest = json.loads((course / MANIFEST).read_text())
     name, visibility = manifest["notebook"], manifest.get("visibility", "visible")
     path, why = find_notebook(root / "submission", name)
+    student = gradescope_student(root)
     if path is None:
         return ungradable(why, visibility)
     with tempfile.TemporaryDirectory(prefix="gradescope-") as tmp:
@@ -242,14 +253,16 @@ def grade_submission(root: Path, course: Path) -> dict:
         copy = Path(tmp) / f"{name}.ipynb"
         shutil.copyfile(path, copy)
         try:
-            report = grade_notebook(copy, [course])
+            report = grade_notebook(copy, [course], student=student)
         except GraderError as e:
             return ungradable(messages.GRADESCOPE_UNGRADABLE.format(why=e), visibility)
     if report.sandbox_warning:
         print(report.sandbox_warning)          # stdout: the instructor's eyes only (stdout_visibility)
     for note in report.notes:
         print(note)
-    return results_from_report(report, name, visibility)
+    results = results_from_report(report, name, visibility)
+    results["extra_data"]["student"] = student
+    return results
 
 
 def run(root: Path, course: Path) -> dict:

@@ -56,9 +56,10 @@ def score_cell(verdict, cfg) -> float:
     return float(score)
 
 
-def grade_notebook(notebook: Path, course_dirs: list[Path], flags=None) -> SingleNotebookReport:
+def grade_notebook(notebook: Path, course_dirs: list[Path], flags=None, student: str = "you") -> SingleNotebookReport:
     """Grade one learner notebook against its assignment's hidden checks (no gradebook), with the
-    limits of its course's configuration and ``flags`` (command-line values) on top."""
+    limits of its course's configuration and ``flags`` (command-line values) on top. ``student``
+    names the learner when it is known (Gradescope's submission metadata)."""
     timings = Timings()
     notebook = Path(notebook)
     if not notebook.exists():
@@ -79,13 +80,13 @@ def grade_notebook(notebook: Path, course_dirs: list[Path], flags=None) -> Singl
         session = GradingSession(trusted, pool, options.limits(cfg.get("Execute", {}).get("timeout")), timings,
                                  options.files_bytes)
         ignore = _course_directory(cfg).ignore
-        session.submit("you", name, notebook, working_files(str(course_dir / "source" / assignment), ignore, []))
-        outcome = session.outcome("you", name)
+        session.submit(student, name, notebook, working_files(str(course_dir / "source" / assignment), ignore, []))
+        outcome = session.outcome(student, name)
     finally:
         pool.close()
     cells = [_cell(cell, outcome, cfg) for cell in trusted.notebooks[name].cells if cell.points is not None]
     return SingleNotebookReport(assignment, str(notebook), trusted.origin, command.kind, warning, outcome.problem,
-                                cells, session.notes.get("you", []),
+                                cells, session.notes.get(student, []),
                                 {"total": time.perf_counter() - timings.started, **timings.parts})
 
 
