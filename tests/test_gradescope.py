@@ -277,3 +277,19 @@ def test_the_graders_own_failure_still_writes_results(tmp_path, capsys):
     assert results["output"] == messages.GRADESCOPE_FAILED.format(why="FileNotFoundError")
     assert "Traceback" in capsys.readouterr().out              # for the instructor (stdout is hidden)
     jsonschema.validate(results, RESULTS_SCHEMA)
+
+
+def test_require_sandbox_without_bubblewrap_fails_loudly(zip_path, tmp_path, monkeypatch, capsys):
+    """`c.TrustedGrader.require_sandbox = True` in the zip's configuration, on a machine without a
+    working bubblewrap: no learner code runs, the student reads that the autograder failed, the
+    instructor's stdout says why."""
+    from autograder.sandbox import command
+    monkeypatch.setattr(command, "_BWRAP_STATUS", {"ok": False, "why": "bubblewrap is not installed"})
+    root = gradescope_tree(zip_path, tmp_path / "autograder", submissions()["correct"])
+    course = root / "source" / "course"
+    with open(course / "nbgrader_config.py", "a") as fh:
+        fh.write("\nc.TrustedGrader.require_sandbox = True\n")
+    results = run(root, course)
+    assert results["score"] == 0 and results["tests"] == []
+    assert results["output"] == messages.GRADESCOPE_FAILED.format(why="SandboxError")
+    assert "bubblewrap is not installed" in capsys.readouterr().out
