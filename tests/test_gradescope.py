@@ -17,7 +17,7 @@ import pytest
 
 import autograder
 from autograder import cli
-from autograder.authoring.gradescope import PYTHON_ENV, ROOT_ENV, find_notebook, run
+from autograder.authoring.gradescope import PYTHON_ENV, ROOT_ENV, find_notebook, run, write_zip
 from autograder.authoring.samples import SAMPLES, fill, read_sample
 from autograder.checks import messages
 from autograder.checks.declarations import parse
@@ -293,3 +293,9 @@ def test_require_sandbox_without_bubblewrap_fails_loudly(zip_path, tmp_path, mon
     assert results["score"] == 0 and results["tests"] == []
     assert results["output"] == messages.GRADESCOPE_FAILED.format(why="SandboxError")
     assert "bubblewrap is not installed" in capsys.readouterr().out
+
+
+def test_the_zip_is_the_same_bytes_every_build(zip_path, tmp_path):
+    again = tmp_path / "again.zip"
+    write_zip(A, ROOT, again)
+    assert again.read_bytes() == zip_path.read_bytes()
