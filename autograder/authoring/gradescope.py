@@ -21,6 +21,7 @@ variable AUTOGRADER_GRADESCOPE_ROOT when set, so that tests run in a temporary t
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import stat
@@ -281,7 +282,6 @@ def run(root: Path, course: Path) -> dict:
 
 
 def main() -> int:
-    import os
     root = Path(os.environ.get(ROOT_ENV, GRADESCOPE_ROOT))
     results = run(root, ROOT)          # ROOT: the course/ folder this package was unpacked in
     print(f"{results['score']:g} points; results in {root / 'results' / 'results.json'}")
