@@ -201,13 +201,17 @@ def _count_student(report: ClassReport, student: str, mine: list, cell_question:
         if v.status == "failed" and not v.mistake_names and v.error == "AssertionError":
             report.blind_spots.setdefault(function, []).append(
                 Failure(student, v.grade_id, function, messages.summary(v.message), v.message or ""))
-        if v.run != stored.RUN_COMPLETED:
-            problem_runs.setdefault(v.run, v.problem or v.message or "")
-        elif v.error in ("TimeoutError", "CrashError"):
-            problem_runs.setdefault(stored.RUN_TIMEOUT if v.error == "TimeoutError" else stored.RUN_CRASH,
-                                    f"{v.grade_id}: {messages.summary(v.message)}")
-    for run, reason in problem_runs.items():
-        report.problems.append({"student": student, "run": run, "reason": reason})
+        if v.run != stored.RUN_COMPLETED and v.problem:
+            problem_runs.setdefault(v.run, []).append(v.problem)
+        elif v.error in _CELL_RUN:
+            problem_runs.setdefault(_CELL_RUN[v.error], []).append(f"{v.grade_id}: {messages.summary(v.message)}")
+        elif v.run != stored.RUN_COMPLETED:
+            problem_runs.setdefault(v.run, [])
+    for run, reasons in problem_runs.items():
+        report.problems.append({"student": student, "run": run, "reason": "; ".join(dict.fromkeys(reasons))})
+
+
+_CELL_RUN = {"TimeoutError": stored.RUN_TIMEOUT, "CrashError": stored.RUN_CRASH}    # a cell's error -> run
 
 
 def _outcome(v) -> str:
