@@ -87,34 +87,49 @@ class ClassReport:
 # ---------------------------------------------------------------- reading the gradebook
 
 def build_report(course_dir: Path, assignment: str, db_url: str | None = None) -> ClassReport:
-    """The class report of ``assignment`` from the course's gradebook and the stored verdicts."""
-    from nbgrader.api import Gradebook, MissingEntry
+    """The class report of ``assignment`` from the course's gradebook and the stored verdicts
+    (read only: nbgrader's ``Gradebook`` would add a course row, and a missing SQLite file is not made)."""
+    from nbgrader.api import Assignment
+    from sqlalchemy import create_engine, inspect, select
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.orm import Session
     db_url = db_url or course_db_url(course_dir)
-    with Gradebook(db_url) as gb:
-        try:
-            record = gb.find_assignment(assignment)
-        except MissingEntry:
-            raise ReportError(f"assignment {assignment!r} is not in the gradebook {shown_db_url(db_url)}") from None
-        course_id = record.course_id
-        questions, cell_question = _questions(record, _source_order(course_dir, assignment))
-        cell_points = {g.name: float(g.max_score) for nb in record.notebooks for g in nb.grade_cells}
-        rows: dict[str, dict[str, float | None]] = {}
-        totals = {}
-        for sub in sorted(gb.assignment_submissions(assignment), key=lambda s: s.student_id):
-            cells = rows.setdefault(sub.student_id, {})
-            for nb in sub.notebooks:
-                for grade in nb.grades:
-                    pending = grade.auto_score is None and grade.manual_score is None
-                    cells[grade.name] = None if pending else float(grade.score)
-            totals[sub.student_id] = float(sub.score)
-        found = stored.read_verdicts(gb.engine, course_id, assignment)
+    url, shown = make_url(db_url), shown_db_url(db_url)
+    if url.drivername.startswith("sqlite") and not (url.database and Path(url.database).exists()):
+        raise ReportError(f"there is no gradebook {shown}: grade the assignment first")
+    engine = create_engine(db_url)
+    try:
+        if not inspect(engine).has_table("assignment"):
+            raise ReportError(f"{shown} is not an nbgrader gradebook")
+        with Session(engine) as db:
+            record = db.scalars(select(Assignment).where(Assignment.name == assignment)).first()
+            if record is None:
+                raise ReportError(f"assignment {assignment!r} is not in the gradebook {shown}")
+            questions, cell_question = _questions(record, _source_order(course_dir, assignment))
+            rows, totals = _cell_scores(record)
+            found = stored.read_verdicts(engine, record.course_id, assignment)
+    finally:
+        engine.dispose()
     if not rows:
-        raise ReportError(f"no submission of {assignment!r} is in the gradebook {shown_db_url(db_url)}")
-    report = ClassReport(assignment, shown_db_url(db_url), sorted(rows), sum(q.points for q in questions),
+        raise ReportError(f"no submission of {assignment!r} is in the gradebook {shown}")
+    report = ClassReport(assignment, shown, sorted(rows), sum(q.points for q in questions),
                          totals, questions, {}, have_verdicts=bool(found))
-    _score_questions(report, rows, cell_question, cell_points)
+    _score_questions(report, rows)
     _read_verdicts(report, found or [], rows, cell_question)
     return report
+
+
+def _cell_scores(record) -> tuple[dict[str, dict[str, float | None]], dict[str, float]]:
+    """student -> grade_id -> score (None while it waits for grading by hand), and the totals."""
+    rows, totals = {}, {}
+    for sub in sorted(record.submissions, key=lambda s: s.student_id):
+        cells = rows.setdefault(sub.student_id, {})
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                pending = grade.auto_score is None and grade.manual_score is None
+                cells[grade.name] = None if pending else float(grade.score)
+        totals[sub.student_id] = float(sub.score)
+    return rows, totals
 
 
 def _source_order(course_dir: Path, assignment: str) -> dict[str, int]:
@@ -144,7 +159,7 @@ def _questions(record, order: dict[str, int]) -> tuple[list[Question], dict[str,
     return list(questions.values()), of
 
 
-def _score_questions(report: ClassReport, rows: dict, cell_question: dict, cell_points: dict) -> None:
+def _score_questions(report: ClassReport, rows: dict) -> None:
     for student, cells in rows.items():
         per = report.scores.setdefault(student, {})
         for q in report.questions:
