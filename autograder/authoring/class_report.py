@@ -197,8 +197,7 @@ def _read_verdicts(report: ClassReport, found: list, rows: dict, cell_question: 
 
 
 def _count_student(report: ClassReport, student: str, mine: list, cell_question: dict) -> None:
-    seen: dict[tuple[str, str], MistakeCount] = {}
-    problem_runs = {}
+    problem_runs: dict[str, list[str]] = {}
     for v in sorted(mine, key=lambda v: v.grade_id):
         function = v.function or cell_question.get(v.grade_id, v.grade_id)
         report.outcomes.setdefault(function, Counter())[_outcome(v)] += 1
@@ -212,7 +211,6 @@ def _count_student(report: ClassReport, student: str, mine: list, cell_question:
                 entry.students.append(student)
             if v.grade_id not in entry.cells:
                 entry.cells.append(v.grade_id)
-            seen[(function, name)] = entry
         if v.status == "failed" and not v.mistake_names and v.error == "AssertionError":
             report.blind_spots.setdefault(function, []).append(
                 Failure(student, v.grade_id, function, messages.summary(v.message), v.message or ""))
