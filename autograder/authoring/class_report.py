@@ -23,6 +23,7 @@ from ..grade import verdicts as stored
 
 NEARLY_ALL = 0.9           # "nearly everybody passed": at least this share got the question's full points
 COSTLIEST = 5              # questions listed as the costliest
+SHOWN = 6                  # student ids per mistake in the terminal (the page lists them all)
 
 
 class ReportError(Exception):
@@ -394,7 +395,8 @@ def print_summary(report: ClassReport, out: Path, console=None) -> None:
         table.add_column(col)
     for function, counts in report.mistakes.items():
         for m in counts:
-            table.add_row(escape(function), escape(m.mistake), f"{len(m.students)}: {escape(', '.join(m.students))}")
+            shown = ", ".join(m.students[:SHOWN]) + (f" and {len(m.students) - SHOWN} more" if len(m.students) > SHOWN else "")
+            table.add_row(escape(function), escape(m.mistake), f"{len(m.students)}: {escape(shown)}")
     if report.have_verdicts:
         console.print(table)
         blind = sum(len(f) for f in report.blind_spots.values())
