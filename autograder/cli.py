@@ -115,6 +115,13 @@ def parser() -> argparse.ArgumentParser:
                    choices=["hidden", "after_due_date", "after_published", "visible"],
                    help="when students see their results (default: visible; a failing hidden case's details "
                         "are always after_published)")
+    # the class report (issue 17)
+    s = sub.add_parser("report", help="write a class report (HTML) from the gradebook and the stored verdicts, "
+                                      "and print its summary")
+    s.add_argument("assignment", nargs="+", help="assignment ids")
+    s.add_argument("--out", type=Path, metavar="FILE.html",
+                   help="where to write the page (one assignment; default: report/ASSIGNMENT.html in the course)")
+    s.add_argument("--quiet", "-q", action="store_true", help="write the page, print no summary")
     return p
 
 
@@ -134,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out}: {len(names)} files for Gradescope's autograder (upload it as the assignment's "
               f"autograder; setup.sh installs the rest)")
         return 0
+    if args.command == "report":
+        return _report(args, course_dir)
     chosen = args.assignment or assignments(course_dir)
     if args.command == "bundle":
         from .authoring.bundle import BundleError, write_bundle
@@ -159,6 +168,20 @@ def main(argv: list[str] | None = None) -> int:
         from .authoring.catalogue import print_report
         for a in chosen:
             print_report(a, course_dir)
+    return 0
+
+
+def _report(args, course_dir: Path) -> int:
+    from .authoring.class_report import ReportError, write_report
+    if args.out and len(args.assignment) > 1:
+        print("autograder report: --out takes one assignment", file=sys.stderr)
+        return 2
+    try:
+        for a in args.assignment:
+            write_report(course_dir, a, args.out, quiet=args.quiet)
+    except ReportError as e:
+        print(f"autograder report: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -38,5 +38,9 @@ for a in $assignments; do
     nbgrader generate_feedback "$a" --force --log-level=ERROR
 done
 autograder --course-dir . scores $assignments
+# the class report of every assignment, from the verdicts grading stored (scores only with --stock)
+autograder --course-dir . report $assignments --quiet
+autograder --course-dir . report ps1_rnn_forward
 echo "gradebook: $course/gradebook.db"
 echo "feedback:  $course/feedback/<student>/<assignment>/*.html"
+echo "reports:   $course/report/<assignment>.html"

@@ -22,6 +22,7 @@ import pytest
 
 from autograder.course import tool_env
 from autograder.authoring.samples import submit_samples
+from autograder.authoring.class_report import build_report, write_report
 
 from corpus.listener import Listener
 from corpus.entries import A, ENTRIES, FULL, NETWORK_PORT, PWNED, build_submission
@@ -152,3 +153,38 @@ def test_a_killed_batch_resumes_with_every_submission_graded_once(graded, built_
     differ = {e.name: (scores.get(e.name), _score(first[e.name])) for e in ENTRIES
               if e.exact and scores.get(e.name) != _score(first[e.name])}
     assert not differ, f"resumed run (got, single run): {differ}"
+    assert build_report(course, A).scores_only == []         # every submission's verdicts, once (issue 17)
+
+
+def test_the_class_report_of_the_corpus(graded, corpus_course, tmp_path):
+    """Issue 17: the class report of the graded corpus, from the verdicts stored while grading:
+    every submission, the ungradable ones with their reasons, the crashes and time-outs with
+    theirs, and a page that escapes whatever the attacks wrote."""
+    batch = graded["report"]
+    report = build_report(corpus_course, A)
+    assert set(report.students) == set(batch) and report.have_verdicts and report.scores_only == []
+    runs: dict[str, dict[str, str]] = {}
+    for p in report.problems:
+        runs.setdefault(p["student"], {})[p["run"]] = p["reason"]
+    for entry in ENTRIES:
+        if entry.reason and batch[entry.name]["status"] == "not gradable":
+            assert entry.reason in runs[entry.name]["ungradable"], entry.name
+    for name, student in batch.items():
+        for nb in student.get("notebooks", []):
+            if nb.get("problem") and student["status"] == "graded":
+                found = {**runs.get(name, {})}
+                assert set(found) & {"crash", "time-out"} and any(nb["problem"] in r for r in found.values()), name
+    assert WITNESS not in runs and not any(WITNESS in m.students for c in report.mistakes.values() for m in c)
+    assert "bias_hh forgotten" in {m.mistake for m in report.mistakes["convert_rnn_state_dict"]}
+    page = write_report(corpus_course, A, tmp_path / "corpus.html", quiet=True)
+    assert "<script" not in page.read_text()
+    shots = os.environ.get("BROWSER_SCREENSHOTS")
+    if shots:
+        from playwright.sync_api import sync_playwright
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium")
+            tab = browser.new_page(viewport={"width": 1200, "height": 900})
+            tab.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
+            tab.goto(page.as_uri())
+            tab.screenshot(path=str(Path(shots) / "class_report_corpus.png"), full_page=True)
+            browser.close()

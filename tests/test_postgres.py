@@ -104,6 +104,7 @@ def graded(course):
 def test_postgres_gradebook(course, graded):
     two_graders_and_a_teaching_assistant_lose_nothing(*graded)
     formgrader_feedback_and_export_read_postgres(*graded)
+    class_report_reads_postgres(*graded)
     concurrent_first_sightings_of_a_student_are_not_lost(course[1])
 
 
@@ -124,6 +125,23 @@ def two_graders_and_a_teaching_assistant_lose_nothing(course_dir, url, ta):
     with Gradebook(url, "rnn-course") as gb:
         assert gb.find_student("late_joiner").last_name == "Lovelace"
         assert gb.find_comment("written_dynamics", ASSIGNMENTS[0], ASSIGNMENTS[0], "sample_buggy").manual_comment == COMMENT
+
+
+def class_report_reads_postgres(course_dir, url, ta):
+    """Issue 17: the verdicts table lives in the PostgreSQL gradebook too (seven graders made it
+    at once), one row per test cell, and the class report reads it."""
+    from autograder.authoring.class_report import build_report
+    from autograder.grade.verdicts import Verdict
+    from sqlalchemy import create_engine, func, select
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Verdict.assignment, Verdict.student, Verdict.grade_id, func.count())
+                            .group_by(Verdict.assignment, Verdict.student, Verdict.grade_id)).all()
+    engine.dispose()
+    assert {a for a, *_ in rows} == set(ASSIGNMENTS) and {n for *_, n in rows} == {1}
+    report = build_report(course_dir, ASSIGNMENTS[0], db_url=url)
+    assert report.have_verdicts and report.scores_only == []
+    assert "sample_buggy" in {s for c in report.mistakes.values() for m in c for s in m.students}
 
 
 def formgrader_feedback_and_export_read_postgres(course_dir, url, ta):

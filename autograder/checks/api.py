@@ -100,11 +100,13 @@ def describe_case(ex: registry.Exercise, case: dict, inputs: dict) -> str:
 
 
 def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: Any,
-          called: tuple[str, ...] = (), integration: bool = False) -> str | None:
+          called: tuple[str, ...] = (), integration: bool = False, named: list | None = None) -> str | None:
     """None if ``got`` is right, else the whole message for the learner.
 
     ``called``: the graded functions whose references stood in for the learner's own during the
-    call (follow-through marking); ``integration``: the check ran the learner's own functions.
+    call (follow-through marking); ``integration``: the check ran the learner's own functions;
+    ``named``: a list that gets the names of the catalogued mistakes ``got`` equals (the trusted
+    grader stores them for the class report).
     """
     problem = _difference(ex, case, expected, got)
     if problem is None:
@@ -112,6 +114,8 @@ def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: A
     lines = [messages.wrong_on(ex.name, describe_case(ex, case, inputs)), "  " + problem]
     for mistake in matching_mistakes(ex, case, inputs, got):
         lines.append(messages.likely_mistake(mistake.name, mistake.hint))
+        if named is not None:
+            named.append(mistake.name)
     if called:
         lines.append(messages.checked_with(ex.name, called))
     elif integration and ex.builds_on:

@@ -29,6 +29,7 @@ from .assignment import TrustedAssignment
 from ..course import shown_db_url
 from .gradebook import ensure_students, shared_gradebook_engine
 from .options import GraderError, TrustedGrader, course_config, grader_options
+from . import verdicts
 from .report import BatchReport
 from .session import GradingSession, Timings
 from .submissions import (pending_submissions, read_batch_report, record_ungradable, submitted_students,
@@ -89,6 +90,7 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
                 ensure_students(coursedir.db_url, coursedir.course_id, [s for s, _ in submissions])
         with timings.measure("reading submissions"):
             ungradable = _submit_all(session, app, submissions, assignment)
+        verdicts.prepare_table(coursedir.db_url)       # the class report's table, before any grades
         with timings.measure("nbgrader converter (incl. waiting and judging)"):
             exit_code, errors = _convert(app, converter, submissions, ungradable, assignment, bar)
         with timings.measure("reading scores back"):

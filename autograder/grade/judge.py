@@ -25,6 +25,13 @@ class CellVerdict:
     message: str | None = None       # the first problem, for reports
     status: str = "passed"           # passed | failed | error | not run | not gradable
     hidden: bool = False             # the failing check is a hidden one (every public check passed)
+    function: str | None = None      # the graded function checked (the failing check's), for the class report
+    mistakes: tuple = ()             # the catalogued mistakes the failing check's wrong outputs equal
+
+    @property
+    def error(self) -> str | None:
+        """The error output's name (AssertionError, TimeoutError, CrashError, ...), if any."""
+        return next((o.get("ename") for o in self.outputs if o.get("output_type") == "error"), None)
 
 
 @dataclass
@@ -92,10 +99,13 @@ def judge_test(test: TestCell, record: tuple | None, memo: dict, limits: dict, s
     calls = _calls_by_case(header)
     stdout, stderr = [], []
     error = message = None
+    named: list[str] = []            # catalogued mistakes of the failing check, filled by _verdict
+    function = test.declarations[0].exercise if test.declarations else None
     for d, (decl, refs) in enumerate(zip(test.declarations, test.cases)):
         error, message = _judge_declaration(d, decl, refs, calls, arrays, memo, limits,
-                                            stopped, header.get("timed_out"), stdout, stderr)
+                                            stopped, header.get("timed_out"), stdout, stderr, named)
         if error is not None:
+            function = decl.exercise
             break
         stdout.append(messages.cases_passed(decl.exercise, len(refs)))
     outputs = []
@@ -106,8 +116,9 @@ def judge_test(test: TestCell, record: tuple | None, memo: dict, limits: dict, s
     if error is not None:
         outputs.append(error)
         return CellVerdict(test.grade_id, test.points, False, outputs, message,
-                           "failed" if error.ename == "AssertionError" else "error", decl.hidden)
-    return CellVerdict(test.grade_id, test.points, True, outputs)
+                           "failed" if error.ename == "AssertionError" else "error", hidden=decl.hidden,
+                           function=function, mistakes=tuple(dict.fromkeys(named)))
+    return CellVerdict(test.grade_id, test.points, True, outputs, function=function)
 
 
 def _calls_by_case(header: dict) -> dict:
@@ -119,9 +130,11 @@ def _calls_by_case(header: dict) -> dict:
     return calls
 
 
-def _judge_declaration(d, decl, refs, calls, arrays, memo, limits, stopped, timed_out, stdout, stderr):
+def _judge_declaration(d, decl, refs, calls, arrays, memo, limits, stopped, timed_out, stdout, stderr,
+                       named=None):
     """(error output, message) for one check(...) call of a test cell, or (None, None) when every
-    case passed; the cases' printed text is appended to ``stdout`` and ``stderr``."""
+    case passed; the cases' printed text is appended to ``stdout`` and ``stderr``, the names of
+    the catalogued mistakes its wrong outputs equal to ``named``."""
     name = decl.exercise
     first = calls.get((d, 0))
     if first is not None and first.get("status") == "missing":
@@ -138,7 +151,7 @@ def _judge_declaration(d, decl, refs, calls, arrays, memo, limits, stopped, time
             return _error("NotRunError", why), why
         stdout.append(str(rec.get("stdout", "")))
         stderr.append(str(rec.get("stderr", "")))
-        problem = _judge_call(ref, rec, arrays, memo, limits, decl.integration)
+        problem = _judge_call(ref, rec, arrays, memo, limits, decl.integration, named)
         if isinstance(problem, tuple):            # the call did not return: the check stops here
             return problem
         if problem:
@@ -149,7 +162,8 @@ def _judge_declaration(d, decl, refs, calls, arrays, memo, limits, stopped, time
     return None, None
 
 
-def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict, integration: bool = False):
+def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict, integration: bool = False,
+                named: list | None = None):
     """None when one call's result is right, its message when wrong, or (error output, message)
     when the call timed out, raised, or left no readable record."""
     name = ref.exercise.name
@@ -170,7 +184,7 @@ def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict,
     if status != "returned":
         message = messages.unreadable_result(name, where)
         return _error("GraderError", message), message
-    return _verdict(ref, rec, arrays, memo, name, where, integration)
+    return _verdict(ref, rec, arrays, memo, name, where, integration, named)
 
 
 def _lent(rec: dict, ref: CaseRef) -> tuple[str, ...]:
@@ -182,8 +196,9 @@ def _lent(rec: dict, ref: CaseRef) -> tuple[str, ...]:
 
 
 def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where: str,
-             integration: bool = False) -> str | None:
-    """``api.run_case``'s decision for one returned value, with a memo over identical outputs."""
+             integration: bool = False, named: list | None = None) -> str | None:
+    """``api.run_case``'s decision for one returned value, with a memo over identical outputs;
+    the names of the catalogued mistakes it equals are appended to ``named``."""
     value, after = rec.get("value"), rec.get("after")
     called = _lent(rec, ref)
     try:
@@ -191,13 +206,17 @@ def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where
     except Exception:
         key = None
     if key is not None and key in memo:
-        return memo[key]
+        result, found = memo[key]
+        if named is not None:
+            named.extend(found)
+        return result
     try:
         got = decode(value, arrays)
         given_after = decode(after, arrays)
     except (Unreadable, ValueError, TypeError, OverflowError) as e:
         return messages.unreadable_value(name, where, e)
     ex = ref.exercise
+    found: list[str] = []
     if ref.case.get("expect"):
         result = messages.should_raise(name, where, got)
     else:
@@ -210,9 +229,11 @@ def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where
         if changed:
             result = messages.modified_inputs(name, changed, where)
         else:
-            result = api.judge(ex, ref.case, ref.inputs, ref.expected, got, called, integration)
+            result = api.judge(ex, ref.case, ref.inputs, ref.expected, got, called, integration, found)
+    if named is not None:
+        named.extend(found)
     if key is not None:
-        memo[key] = result
+        memo[key] = (result, tuple(found))
     return result
 
 

@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+from . import verdicts
 from .report import BatchReport, CellReport, NotebookReport, StudentReport
 
 
@@ -66,6 +67,7 @@ def record_ungradable(coursedir, assignment: str, student: str, folder: str, rea
                 grade.needs_manual_grade = False
             for comment in nb.comments:
                 comment.auto_comment = text
+        verdicts.replace_ungradable(gb.db, sub.assignment.course_id, assignment, student, sub.notebooks, "; ".join(reasons))
         gb.db.commit()
 
 

@@ -1,14 +1,18 @@
-"""BatchedSaveAutoGrades: nbgrader's ``SaveAutoGrades`` with one query and one commit per notebook."""
+"""BatchedSaveAutoGrades: nbgrader's ``SaveAutoGrades`` with one query and one commit per notebook,
+which also records the trusted verdicts (``grade/verdicts.py``) in that commit."""
 from __future__ import annotations
 
 import nbgrader.preprocessors.saveautogrades as m_save
 from nbgrader import utils
 from nbgrader.preprocessors import SaveAutoGrades
 
+from .. import verdicts
+
 
 class BatchedSaveAutoGrades(SaveAutoGrades):
     """nbgrader's SaveAutoGrades, with the notebook's grade and comment rows loaded in one go
-    and committed once, instead of a query and a commit per cell. Same scores, same comments."""
+    and committed once, instead of a query and a commit per cell. Same scores, same comments.
+    The verdicts TrustedExecute left in the resources go into the same commit."""
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
@@ -19,7 +23,13 @@ class BatchedSaveAutoGrades(SaveAutoGrades):
             sub = self.gradebook.find_submission_notebook(self.notebook_id, self.assignment_id, self.student_id)
             self._grades = {g.cell.name: g for g in sub.grades}
             self._comments = {c.cell.name: c for c in sub.comments}
+            self._scores: dict = {}
             nb, resources = super(SaveAutoGrades, self).preprocess(nb, resources)
+            outcome = resources.get("autograder_outcome")
+            if outcome is not None:
+                verdicts.replace_notebook(self.gradebook.db, sub.assignment.assignment.course_id,
+                                          self.assignment_id, self.student_id, self.notebook_id, outcome,
+                                          self._scores)
             self.gradebook.db.commit()
         return nb, resources
 
@@ -29,6 +39,7 @@ class BatchedSaveAutoGrades(SaveAutoGrades):
             gid, self.notebook_id, self.assignment_id, self.student_id)
         auto_score, _ = utils.determine_grade(cell, self.log)
         grade.auto_score = auto_score
+        self._scores[gid] = auto_score
         grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
 
     def _add_comment(self, cell, resources):

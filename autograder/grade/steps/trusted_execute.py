@@ -15,6 +15,7 @@ class TrustedExecute(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
         outcome = self.session.outcome(info["student"], info["notebook"])
+        resources["autograder_outcome"] = outcome       # for BatchedSaveAutoGrades: the verdicts table
         done = set()
         count = 0
         for index, cell in enumerate(nb.cells):
