@@ -192,6 +192,13 @@ class WorkerSide:
             self.pools.move_to_end(key)
             return self.pools[key]
 
+    def close(self) -> None:
+        with self.lock:
+            for pool in [p for p, _ in self.pools.values()] + ([self.spare] if self.spare else []):
+                pool.close()
+            self.pools.clear()
+            self.spare = None
+
 
 def _import_references() -> None:
     """torch and the exercise registry, imported while the sandbox warms (stubs need them)."""
@@ -207,6 +214,8 @@ def _worker_side(require_sandbox: bool, threads: int | None = None) -> WorkerSid
     global _STATE
     with _STATE_LOCK:
         if _STATE is None or _STATE.require_sandbox != require_sandbox:
+            if _STATE is not None:
+                _STATE.close()
             if threads is None:
                 from distributed import get_worker
                 threads = get_worker().state.nthreads
