@@ -37,6 +37,7 @@ from .options import GraderError
 
 PACKAGE = Path(__file__).resolve().parent.parent
 KEPT_INPUTS = 2          # sandbox pools (sets of case inputs) a worker keeps warm
+CONNECT_TIMEOUT = 30.0   # seconds to reach the scheduler (a wrong address fails fast)
 RETRIES = 2              # a task whose worker raised (not died: Dask reschedules those itself) runs again
 
 
@@ -88,7 +89,7 @@ class DaskPool:
                                         host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         else:
-            self.client = Client(self.scheduler, timeout=f"{START_TIMEOUT:g}s")
+            self.client = Client(self.scheduler, timeout=f"{CONNECT_TIMEOUT:g}s")
         self.client.wait_for_workers(self.local_workers or 1, timeout=START_TIMEOUT)
         return self.client.run(probe_worker, self.require_sandbox, code_digest())
 
