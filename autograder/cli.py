@@ -27,6 +27,9 @@ Grade submissions with the course's trusted grader.
 Learner code runs in a sandbox (bubblewrap: no network, no torch, no course files, CPU,
 memory, time and output limits). Without bubblewrap it runs as a plain subprocess with
 limits, after a loud warning; --require-sandbox refuses that instead.
+
+With --scheduler ADDRESS (or --dask-local N) the notebooks run on Dask workers, each in the
+worker's own sandbox; this process still writes autograded/ and the gradebook alone.
 """
 
 GRADE_EPILOG = """\

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -71,7 +71,7 @@ class DaskPool:
         self.prewarm: list[dict] = []
         self.workers: dict[str, dict] = {}
         self.warning: str | None = None
-        self.futures: list = []
+        self.futures: deque = deque()       # in submission order; the done ones dropped from the left
         self.count = 0
         self.connected: Future = Future()
         threading.Thread(target=self._connect, name="dask-connect", daemon=True).start()
@@ -140,7 +140,9 @@ class DaskPool:
         return future
 
     def backlog(self) -> int:
-        self.futures = [f for f in self.futures if not f.done()]
+        """Notebooks not graded yet, about (those before the first unfinished one are dropped)."""
+        while self.futures and self.futures[0].done():
+            self.futures.popleft()
         return len(self.futures)
 
     def hurry(self) -> None:
