@@ -86,7 +86,7 @@ class DaskPool:
         from distributed import Client, LocalCluster
         if self.local_workers:
             self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL)
             self.client = Client(self.cluster)
         else:
             self.client = Client(self.scheduler, timeout=f"{CONNECT_TIMEOUT:g}s")
@@ -149,12 +149,31 @@ class DaskPool:
         """Every worker already runs: nothing to start."""
 
     def close(self) -> None:
+        if self.cluster is not None:
+            self._stop_local_workers()
         for closing in (self.client, self.cluster):
             if closing is not None:
                 try:
                     closing.close()
                 except Exception:
                     pass
+
+
+    def _stop_local_workers(self) -> None:
+        """Our own cluster's workers hold nothing more: SIGKILL them (their zygotes die with them)
+        rather than wait seconds for interpreters that imported torch to tear down."""
+        import os
+        import signal
+
+        import psutil
+        for nanny in self.cluster.workers.values():
+            nanny.auto_restart = False
+        for probe in self.workers.values():
+            try:
+                if psutil.Process(probe["pid"]).ppid() == os.getpid():     # still our cluster's worker
+                    os.kill(probe["pid"], signal.SIGKILL)
+            except (psutil.Error, OSError):
+                pass
 
 
 def dask_pool_factory(scheduler: str | None, local_workers: int | None):
