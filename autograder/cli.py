@@ -27,6 +27,9 @@ Grade submissions with the course's trusted grader.
 Learner code runs in a sandbox (bubblewrap: no network, no torch, no course files, CPU,
 memory, time and output limits). Without bubblewrap it runs as a plain subprocess with
 limits, after a loud warning; --require-sandbox refuses that instead.
+
+With --scheduler ADDRESS (or --dask-local N) the notebooks run on Dask workers, each in the
+worker's own sandbox; this process still writes autograded/ and the gradebook alone.
 """
 
 GRADE_EPILOG = """\
@@ -35,6 +38,7 @@ examples:
   autograder grade ps1_rnn_forward --student alice bob  grade two students
   autograder grade ps1_rnn_forward --force --json scores.json
   autograder grade ~/ps1_rnn_forward.ipynb              check your own notebook
+  autograder grade ps1_rnn_forward --scheduler tcp://lab1:8786   grade on a Dask cluster
 
 exit status: 0 when every submission was graded, 1 when some could not be, 2 on a usage
 or set-up error (unknown assignment, a broken nbgrader_config.py, no sandbox with
@@ -81,6 +85,13 @@ def add_grade_parser(sub) -> argparse.ArgumentParser:
                    help="time limit for a whole notebook (default: TrustedGrader.notebook_timeout)")
     p.add_argument("--memory", type=int, default=None, metavar="MB",
                    help="memory a notebook may use on top of numpy (default: TrustedGrader.memory_mb)")
+    # grading on a Dask cluster (grade/distributed.py)
+    dask = p.add_mutually_exclusive_group()
+    dask.add_argument("--scheduler", metavar="ADDRESS",
+                      help="run every notebook on the workers of this Dask scheduler (tcp://host:8786 or "
+                           "tls://...); this process stays the only writer of the gradebook and autograded/")
+    dask.add_argument("--dask-local", type=int, metavar="N",
+                      help="start a Dask cluster of N worker processes on 127.0.0.1 for this run, and grade on it")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table (use with --json)")
     p.add_argument("--verbose", "-v", action="store_true", help="show nbgrader's own log messages")
     return p

@@ -38,21 +38,28 @@ from .submissions import (pending_submissions, read_batch_report, record_ungrada
 
 def grade_assignment(course_dir: Path, assignment: str, options: TrustedGrader | None = None, *,
                      students: list[str] | None = None, force: bool = False, log_level: str = "ERROR",
-                     progress: bool = True, console=None) -> BatchReport:
+                     progress: bool = True, console=None, pool_factory=None) -> BatchReport:
     """Grade every submission of ``assignment`` (or only ``students``) into ``autograded/`` and
-    the gradebook, like ``nbgrader autograde``; return the report read back from the gradebook."""
+    the gradebook, like ``nbgrader autograde``; return the report read back from the gradebook.
+    ``pool_factory(options)`` runs learner code elsewhere than this machine's SandboxPool (a
+    ``grade.distributed.DaskPool``, which says where it ran with ``describe()``)."""
     course_dir = Path(course_dir).resolve()
     options = options or grader_options(course_config(course_dir))
     timings = Timings()
-    command, warning = sandbox_command(options.require_sandbox)
-    pool = SandboxPool(command, options.effective_jobs())   # zygotes start now, in parallel with what follows
+    if pool_factory is None:
+        command, warning = sandbox_command(options.require_sandbox)
+        pool = SandboxPool(command, options.effective_jobs())   # zygotes start now, in parallel with what follows
+        describe = lambda: (command.kind, warning)  # noqa: E731
+    else:
+        pool = pool_factory(options)
+        describe = pool.describe
     try:
         with _chdir(course_dir):
             report = _grade_batch(course_dir, assignment, options, students, force, log_level,
                                   progress, console, timings, pool)
     finally:
         pool.close()
-    report.sandbox, report.sandbox_warning = command.kind, warning
+    report.sandbox, report.sandbox_warning = describe()
     return report
 
 

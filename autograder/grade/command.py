@@ -25,6 +25,10 @@ def run(args, course_dir: Path, explicit_course_dir: bool) -> int:
     warnings.filterwarnings("ignore", module="nbformat")               # cell ids repaired in submissions
     console, err = Console(stderr=False), Console(stderr=True)
     is_notebook = args.target.endswith(".ipynb") or Path(args.target).is_file()
+    if is_notebook and (getattr(args, "scheduler", None) or getattr(args, "dask_local", None) is not None):
+        err.print("[bold red]autograder grade:[/bold red] --scheduler and --dask-local grade an assignment's "
+                  "submissions, not one notebook")
+        return 2
     try:
         report = (_grade_one(args, course_dir, explicit_course_dir, err) if is_notebook
                   else _grade_batch(args, course_dir, err))
@@ -63,9 +67,24 @@ def _grade_one(args, course_dir: Path, explicit_course_dir: bool, err):
 def _grade_batch(args, course_dir: Path, err):
     from .batch import grade_assignment
     options = _options(args, course_dir)
-    _warn_early(err, options.require_sandbox)
+    pool_factory = _dask_pool_factory(args)
+    if pool_factory is None:            # a Dask worker's bubblewrap is checked on the worker
+        _warn_early(err, options.require_sandbox)
     return grade_assignment(course_dir, args.target, options, students=args.student, force=args.force,
-                            log_level="WARN" if args.verbose else "ERROR", progress=not args.quiet, console=err)
+                            log_level="WARN" if args.verbose else "ERROR", progress=not args.quiet, console=err,
+                            pool_factory=pool_factory)
+
+
+def _dask_pool_factory(args):
+    """--scheduler / --dask-local: the notebooks run on Dask workers (grade/distributed.py)."""
+    from .options import GraderError
+    scheduler, local = getattr(args, "scheduler", None), getattr(args, "dask_local", None)
+    if not scheduler and local is None:
+        return None
+    if local is not None and local < 1:
+        raise GraderError(f"--dask-local needs at least one worker (got {local})")
+    from .distributed import dask_pool_factory
+    return dask_pool_factory(scheduler, local)
 
 
 def _sandbox_warning(why: str) -> str:
