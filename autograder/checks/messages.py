@@ -172,3 +172,12 @@ def summary(message: str | None) -> str:
     if WRONG_ON.format(name="\0", where="\0").split("\0")[1] in lines[0] and len(lines) > 2:
         return lines[2][:80]
     return lines[0][:80]
+
+
+# ---------------------------------------------------------------- per-student hidden variants
+VARIANT_SECRET = ("the grader could not run this student's hidden cases: {why}. Grading is set up "
+                  "wrongly (the instructor's variant secret), not the submission: fix it and grade again.")
+
+
+def variant_secret_unusable(why) -> str:
+    return VARIANT_SECRET.format(why=why)
