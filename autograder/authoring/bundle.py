@@ -29,7 +29,6 @@ LEARNER_MODULES = [
     "autograder/checks/follow.py",    # follow-through: other graded functions are references during a check
     "autograder/checks/tracebacks.py",  # a failed check shows its message first
     "autograder/checks/variants.py",  # per-student hidden variants (only under autograde, with the secret)
-    "autograder/checks/declarations.py",  # where the hidden-tests region of a test cell is
     "autograder/exercises/",      # the exercise registry: inputs, references, tolerances, mistakes
 ]
 

@@ -205,10 +205,11 @@ def check(fn: Callable, name: str, cases: list[dict], integration: bool = False)
 def _this_students_cases(ex: registry.Exercise, cases: list[dict], caller) -> list[dict]:
     """Under stock `nbgrader autograde` with a variant secret configured, a hidden check runs
     the graded student's variants of its cases (``checks.variants``); otherwise the cases as declared."""
-    if not variants.declared_hidden(caller):
+    path = variants.autograde_secret_file()
+    if path is None or not variants.declared_hidden(caller):
         return cases
     try:
-        mine = variants.in_autograde_kernel()
+        mine = variants.in_autograde_kernel(path)
     except variants.VariantError as e:
         raise message_first(AssertionError(messages.variant_secret_unusable(e))) from None
-    return cases if mine is None else [mine.case(ex, c) for c in cases]
+    return [mine.case(ex, c) for c in cases]

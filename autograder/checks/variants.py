@@ -26,8 +26,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .declarations import hidden_lines
-
 SECRET_ENV = "AUTOGRADER_VARIANT_SECRET_FILE"
 MIN_SECRET_BYTES = 16
 
@@ -85,20 +83,25 @@ def _is_size(value) -> bool:
 
 
 # ---------------------------------------------------------------- stock nbgrader autograde's kernel
+def autograde_secret_file() -> str | None:
+    """The secret file when this kernel runs under stock ``nbgrader autograde`` with a variant
+    secret configured; None anywhere else (JupyterLab, ``nbgrader validate``, no secret)."""
+    if os.environ.get("NBGRADER_EXECUTION") != "autograde":
+        return None
+    return os.environ.get(SECRET_ENV) or None
+
+
 def declared_hidden(frame) -> bool:
     """Whether the call running in ``frame`` (a test cell's ``check(...)``) stands between the
     hidden-tests markers of its cell. IPython keeps every cell's source in ``linecache``."""
+    from .declarations import hidden_lines     # only under autograde: the student bundle leaves it out
     lines = linecache.getlines(frame.f_code.co_filename)
     return bool(lines) and frame.f_lineno in hidden_lines("".join(lines), strict=False)
 
 
-def in_autograde_kernel() -> Variants | None:
-    """The variants of the student stock ``nbgrader autograde`` is grading in this kernel, or None
-    (no secret configured, or not under autograde: JupyterLab, ``nbgrader validate``). The
+def in_autograde_kernel(path: str) -> Variants:
+    """The variants of the student stock ``nbgrader autograde`` is grading in this kernel. The
     student and the assignment are the last two parts of the working directory nbgrader gives the
     kernel, ``autograded/<student>/<assignment>/``."""
-    path = os.environ.get(SECRET_ENV)
-    if os.environ.get("NBGRADER_EXECUTION") != "autograde" or not path:
-        return None
     here = Path.cwd()
     return Variants(read_secret(path), here.parent.name, here.name)
