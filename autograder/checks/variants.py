@@ -9,7 +9,8 @@ so it is the same at every regrading, different for every student, and unknowabl
 secret. It is still a plain case (data): ``case_inputs(name, variant)`` rebuilds its inputs
 anywhere, without the secret, which is what the feedback's reproduce line prints. Visible cases
 never vary. Only the seed and the exercise's ``variant_shapes`` change, and a size of 1 stays 1
-(an edge case stays an edge case); every other key (options, dtype, flags, "expect") is kept.
+(an edge case stays an edge case), and a case that must raise keeps its sizes; every other key
+(options, dtype, flags, "expect") is kept.
 
 Both graders use this module: the trusted parent of ``autograder grade`` (``grade.assignment``),
 and ``checks.api.check`` in the kernel of stock ``nbgrader autograde``, which finds the secret
@@ -71,6 +72,8 @@ class Variants:
             return case
         digest = self.digest(exercise.name, case)
         varied = dict(case, seed=int.from_bytes(digest[:4], "big") % 1_000_000_000)
+        if "expect" in case:       # an invalid case may be invalid by its sizes (k > H): keep them
+            return varied
         free = sorted(k for k in exercise.variant_shapes if _is_size(case.get(k)) and case[k] > 1)
         for i, key in enumerate(free):
             lo, hi = size_range(case[key])
