@@ -5,7 +5,7 @@ solution and the correct sample pass them all.
     .venv/bin/python bench/variant_catalogue.py [--secrets N] [ASSIGNMENT ...]
 
 tests/test_variants.py asserts the same for ps1 on three secrets per run; this sweeps them all
-(about 35 s per secret on this machine, most of it in ps4's decoders). A failing line prints the
+(about 25 s per secret on this machine, most of it in ps4 and ps5). A failing line prints the
 secret, so the variant can be reproduced.
 """
 from __future__ import annotations
