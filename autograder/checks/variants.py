@@ -8,9 +8,10 @@ A variant of a declared hidden case is the case with these keys replaced, taken 
 so it is the same at every regrading, different for every student, and unknowable without the
 secret. It is still a plain case (data): ``case_inputs(name, variant)`` rebuilds its inputs
 anywhere, without the secret, which is what the feedback's reproduce line prints. Visible cases
-never vary. Only the seed and the exercise's ``variant_shapes`` change, and a size of 1 stays 1
-(an edge case stays an edge case), and a case that must raise keeps its sizes; every other key
-(options, dtype, flags, "expect") is kept.
+never vary. Only the seed and the sizes the exercise lists in ``variant_shapes`` change; a size of
+1 stays 1 (an edge case stays an edge case), a case that must raise keeps all its sizes, and every
+other key (options, dtype, flags, "expect") is kept. An exercise with ``fixed_hidden`` keeps its
+hidden cases as declared.
 
 Both graders use this module: the trusted parent of ``autograder grade`` (``grade.assignment``),
 and ``checks.api.check`` in the kernel of stock ``nbgrader autograde``, which finds the secret
