@@ -29,6 +29,13 @@ c.Execute.interrupt_on_timeout = True
 # c.TrustedGrader.memory_mb = 2048
 # c.TrustedGrader.jobs = 0          # 0: one sandbox per core
 
+# Per-student hidden variants (README, "Per-student hidden variants"): every student's hidden cases
+# get their own seeds and sizes, derived from a secret. The secret lives in a file OUTSIDE this
+# directory (never in git, release/, the exchange or a bundle), readable by the instructor only;
+# this variable names it for both graders: `autograder grade` reads it in its trusted parent, and
+# stock `nbgrader autograde` passes it on to the kernels it starts (they inherit its environment).
+# os.environ["AUTOGRADER_VARIANT_SECRET_FILE"] = os.path.expanduser("~/.rnn-course-secrets/variant_secret")
+
 # nbgrader gives 0 to a test cell with anything on stderr. A numpy or PyTorch warning (an
 # overflow in a learner's intermediate, a deprecation) must not zero a correct answer.
 c.IgnorePattern.enabled = True

@@ -28,6 +28,7 @@ LEARNER_MODULES = [
     "autograder/checks/compare.py",   # what differs, where, by how much
     "autograder/checks/follow.py",    # follow-through: other graded functions are references during a check
     "autograder/checks/tracebacks.py",  # a failed check shows its message first
+    "autograder/checks/variants.py",  # per-student hidden variants (only under autograde, with the secret)
     "autograder/exercises/",      # the exercise registry: inputs, references, tolerances, mistakes
 ]
 

@@ -188,3 +188,11 @@ GRADESCOPE_MANY = ("Your submission holds several notebooks ({found}) and the gr
 GRADESCOPE_UNGRADABLE = "Your submission could not be graded: {why}"
 GRADESCOPE_FAILED = ("The autograder itself failed on your submission ({why}); your instructor can see the "
                      "details. Nothing is wrong with your work on that account: ask them to regrade it.")
+
+# ---------------------------------------------------------------- per-student hidden variants
+VARIANT_SECRET = ("the grader could not run this student's hidden cases: {why}. Grading is set up "
+                  "wrongly (the instructor's variant secret), not the submission: fix it and grade again.")
+
+
+def variant_secret_unusable(why) -> str:
+    return VARIANT_SECRET.format(why=why)

@@ -35,7 +35,7 @@ def _step_inputs(case):
 
 
 register(Exercise(
-    name="rnn_step_forward", assignment=A,
+    name="rnn_step_forward", assignment=A, variant_shapes=("B", "D", "H"),
     args=("x_t", "h_prev", "W_xh", "W_hh", "b_h", "nonlinearity"), outputs=("h_t",),
     shapes={"h_t": "(B, H)"},
     make_inputs=_step_inputs, reference=_step,
@@ -77,7 +77,7 @@ def _state_not_carried(x, h0, W_xh, W_hh, b_h, nonlinearity):
 
 
 register(Exercise(
-    name="rnn_forward", assignment=A,
+    name="rnn_forward", assignment=A, variant_shapes=("B", "T", "D", "H"),
     args=("x", "h0", "W_xh", "W_hh", "b_h", "nonlinearity"), outputs=("h_all", "h_last"),
     shapes={"h_all": "(B, T, H)", "h_last": "(B, H)"}, builds_on=("rnn_step_forward",),
     make_inputs=_seq_inputs, reference=_rnn,
@@ -144,7 +144,7 @@ def _convert_variant(state_dict, num_layers, bidirectional, *, transpose=True, b
 
 
 register(Exercise(
-    name="convert_rnn_state_dict", assignment=A,
+    name="convert_rnn_state_dict", assignment=A, variant_shapes=("D", "H", "L"),
     args=("state_dict", "num_layers", "bidirectional"), outputs=("layers",),
     make_inputs=_state_dict_inputs, reference=_convert,
     mistakes=(
@@ -196,7 +196,7 @@ def _stacked_loop(x, h0, layers, nonlinearity="tanh", *, feed_x=False, h0_first_
 
 
 register(Exercise(
-    name="stacked_rnn_forward", assignment=A,
+    name="stacked_rnn_forward", assignment=A, variant_shapes=("B", "T", "D", "H", "L"),
     args=("x", "h0", "layers", "nonlinearity"), outputs=("out", "h_n"),
     shapes={"out": "(B, T, H)", "h_n": "(L, B, H)"}, builds_on=("rnn_forward",),
     make_inputs=_stack_inputs, reference=_stacked,
@@ -245,7 +245,7 @@ def _lstm_np(x_t, h_prev, c_prev, W_x, W_h, b, order="ifgo", g_act=np.tanh, tanh
 
 
 register(Exercise(
-    name="lstm_cell_forward", assignment=A,
+    name="lstm_cell_forward", assignment=A, variant_shapes=("B", "D", "H"),
     args=("x_t", "h_prev", "c_prev", "W_x", "W_h", "b"), outputs=("h_t", "c_t"),
     shapes={"h_t": "(B, H)", "c_t": "(B, H)"},
     make_inputs=_lstm_inputs, reference=_lstm,
@@ -295,7 +295,7 @@ def _gru_np(x_t, h_prev, W_x, W_h, b_x, b_h, order="rzn", reset_before=False, bi
 
 
 register(Exercise(
-    name="gru_cell_forward", assignment=A,
+    name="gru_cell_forward", assignment=A, variant_shapes=("B", "D", "H"),
     args=("x_t", "h_prev", "W_x", "W_h", "b_x", "b_h"), outputs=("h_t",),
     shapes={"h_t": "(B, H)"},
     make_inputs=_gru_inputs, reference=_gru,
@@ -336,7 +336,7 @@ def _naive_softmax(**kw):
 
 
 register(Exercise(
-    name="many_to_one_classify", assignment=A,
+    name="many_to_one_classify", assignment=A, variant_shapes=("B", "T", "D", "H", "C"),
     args=("x", "h0", "W_xh", "W_hh", "b_h", "W_hy", "b_y"), outputs=("probs",),
     shapes={"probs": "(B, C)"}, builds_on=("rnn_forward",),
     make_inputs=_clf_inputs, reference=_classify,
@@ -381,7 +381,7 @@ def _closed_form_variant(x, h0, W, U, shift=0, h0_power=None):
 
 
 register(Exercise(
-    name="linear_rnn_closed_form", assignment=A,
+    name="linear_rnn_closed_form", assignment=A, variant_shapes=("B", "T", "D", "H"),
     args=("x", "h0", "W", "U"), outputs=("h_T",), shapes={"h_T": "(B, H)"},
     make_inputs=_linear_inputs, reference=_linear_loop,
     mistakes=(
@@ -415,7 +415,7 @@ def _spectral_radius(W):
 
 
 register(Exercise(
-    name="spectral_radius", assignment=A, args=("W",), outputs=("rho",),
+    name="spectral_radius", assignment=A, variant_shapes=("H",), args=("W",), outputs=("rho",),
     make_inputs=_square_inputs, reference=_spectral_radius,
     mistakes=(
         Mistake("largest singular value", "The spectral norm ||W||_2 bounds the spectral radius from above but "
@@ -445,7 +445,8 @@ def _fixed_point(x, W, U, b, sign=-1.0, column=False, bias=True):
 
 
 register(Exercise(
-    name="linear_fixed_point", assignment=A, args=("x", "W", "U", "b"), outputs=("h_star",),
+    name="linear_fixed_point", assignment=A, variant_shapes=("B", "D", "H"),
+    args=("x", "W", "U", "b"), outputs=("h_star",),
     shapes={"h_star": "(B, H)"},
     make_inputs=_fixed_inputs, reference=_fixed_point,
     mistakes=(

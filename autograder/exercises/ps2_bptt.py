@@ -123,6 +123,7 @@ _DW_HT = ("dW_hh built from h_t instead of h_prev", "W_hh multiplies the state t
 
 register(Exercise(
     name="rnn_step_backward", assignment=A,
+    variant_shapes=("B", "D", "H"),
     args=("dh_t", "x_t", "h_prev", "h_t", "W_xh", "W_hh"), outputs=("grads",),
     shapes={"dx_t": "(B, D)", "dh_prev": "(B, H)", "dW_xh": "(D, H)", "dW_hh": "(H, H)", "db_h": "(H,)"},
     make_inputs=_step_inputs, reference=_step_backward,
@@ -206,6 +207,7 @@ def _bptt_np(dh_all, x, h0, h_all, W_xh, W_hh, dh_last=None, *, recurrent=True, 
 
 register(Exercise(
     name="rnn_backward", assignment=A,
+    variant_shapes=("B", "T", "D", "H"),
     args=("dh_all", "x", "h0", "h_all", "W_xh", "W_hh", "dh_last"), outputs=("grads",),
     shapes={"dx": "(B, T, D)", "dh0": "(B, H)", "dW_xh": "(D, H)", "dW_hh": "(H, H)", "db_h": "(H,)"},
     builds_on=("rnn_step_backward",),
@@ -504,6 +506,7 @@ def _sliding_window(x, h0, W_xh, W_hh, b_h, dh_all, k):
 
 register(Exercise(
     name="truncated_bptt_grads", assignment=A,
+    variant_shapes=("B", "D", "H"),
     args=("x", "h0", "W_xh", "W_hh", "b_h", "dh_all", "k"), outputs=("grads",),
     shapes={"dW_xh": "(D, H)", "dW_hh": "(H, H)", "db_h": "(H,)"},
     builds_on=("rnn_backward",),
@@ -572,6 +575,7 @@ def _jac_np(x, h0, W_xh, W_hh, b_h, *, deriv="h_t", transpose=True, order="left"
 
 register(Exercise(
     name="hidden_jacobian_norms", assignment=A,
+    variant_shapes=("D", "H"),
     args=("x", "h0", "W_xh", "W_hh", "b_h"), outputs=("norms",), shapes={"norms": "(T,)"},
     make_inputs=_jac_inputs, reference=_jacobian_norms,
     mistakes=(

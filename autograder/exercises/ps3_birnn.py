@@ -287,6 +287,7 @@ def _variant(**flags):
 
 register(Exercise(
     name="birnn_forward", assignment=A,
+    variant_shapes=("D", "H"),
     args=("x", "h0", "fwd", "bwd", "lengths", "nonlinearity"), outputs=("out", "h_n"),
     shapes={"out": "(B, T, 2H)", "h_n": "(2, B, H)"}, builds_on=("reverse_padded",),
     make_inputs=_birnn_inputs, reference=_birnn_torch,
@@ -334,6 +335,7 @@ def _stack_variant(**flags):
 
 register(Exercise(
     name="stacked_birnn_forward", assignment=A,
+    variant_shapes=("D", "H"),
     args=("x", "h0", "layers", "lengths", "nonlinearity"), outputs=("out", "h_n"),
     shapes={"out": "(B, T, 2H)", "h_n": "(2L, B, H)"}, builds_on=("birnn_forward",),
     make_inputs=_stack_inputs, reference=_stacked_torch,

@@ -209,6 +209,7 @@ def _dot(query, keys):
 
 register(Exercise(
     name="dot_scores", assignment=A, args=("query", "keys"), outputs=("scores",), shapes={"scores": "(B, S)"},
+    variant_shapes=("d",),
     make_inputs=_dot_inputs, reference=_dot,
     mistakes=(
         _mistake("scaled by 1/sqrt(d)", "Plain dot scores are q . k, unscaled; the 1/sqrt(d) belongs to "
@@ -237,6 +238,7 @@ def _general(query, keys, W):
 
 register(Exercise(
     name="general_scores", assignment=A, args=("query", "keys", "W"), outputs=("scores",),
+    variant_shapes=("dq", "dk"),
     shapes={"scores": "(B, S)"}, make_inputs=_general_inputs, reference=_general,
     mistakes=(
         _mistake("W transposed (k W q^T)", "The score is q W k^T with W of shape (dq, dk): query @ W first, "
@@ -295,6 +297,7 @@ def _additive_np(query, keys, W_q, W_k, v, *, act=np.tanh, outer=None, no_positi
 
 register(Exercise(
     name="additive_scores", assignment=A, args=("query", "keys", "W_q", "W_k", "v"), outputs=("scores",),
+    variant_shapes=("dq", "dk", "A"),
     shapes={"scores": "(B, S)"}, make_inputs=_additive_inputs, reference=_additive,
     mistakes=(
         _mistake("W_q and W_k swapped", "W_q (dq, A) projects the query, W_k (dk, A) the keys.",
@@ -338,6 +341,7 @@ def _attend(scores, values, mask=None, *, dim=-1, invert=False):
 
 register(Exercise(
     name="attend", assignment=A, args=("scores", "values", "mask"), outputs=("context", "weights"),
+    variant_shapes=("dv",),
     shapes={"context": "(B, dv)", "weights": "(B, S)"}, builds_on=("masked_softmax",),
     make_inputs=_attend_inputs, reference=_attend,
     mistakes=(
@@ -466,6 +470,7 @@ def _sv(**flags):
 
 register(Exercise(
     name="scaled_dot_product_attention", assignment=A, args=("Q", "K", "V", "mask", "causal"),
+    variant_shapes=("dv",),             # not d: a "large" case is built for d = 4
     outputs=("out", "weights"), shapes={"out": "(B, Tq, dv)", "weights": "(B, Tq, S)"},
     builds_on=("masked_softmax",), make_inputs=_sdpa_inputs, reference=_sdpa,
     mistakes=(

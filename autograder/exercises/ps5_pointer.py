@@ -443,6 +443,7 @@ def _softmax(z):
 
 register(Exercise(
     name="pointer_scores", assignment=A,
+    variant_shapes=("H", "A"),
     args=("enc", "dec_h", "W_enc", "W_dec", "v"), outputs=("scores",), shapes={"scores": "(B, N)"},
     make_inputs=_scores_inputs, reference=_ref_scores,
     mistakes=(

@@ -110,6 +110,7 @@ _NO_T = ("W_hh not transposed", "With row vectors, h_t[i] depends on h_prev[j] t
 
 register(Exercise(
     name="rnn_jacobian", assignment=A,
+    variant_shapes=("B", "D", "H"),
     args=("x_t", "h_prev", "W_xh", "W_hh", "b_h"), outputs=("J",), shapes={"J": "(B, H, H)"},
     make_inputs=_jac_inputs, reference=_rnn_jacobian,
     mistakes=(
@@ -199,6 +200,8 @@ register(Exercise(
     name="lyapunov_spectrum", assignment=A,
     args=("x", "h0", "W_xh", "W_hh", "b_h", "k"), outputs=("exponents",), shapes={"exponents": "(k,)"},
     builds_on=("rnn_jacobian",),
+    fixed_hidden=("whether QR's exponents come out already in descending order (so that 'exponents not "
+                  "sorted' goes unnoticed) depends on the draw; the declared seeds were checked not to"),
     make_inputs=_lyap_inputs, reference=_lyapunov,
     mistakes=(
         Mistake("Q not carried from step to step", "Each step multiplies the previous step's Q: "
@@ -560,6 +563,7 @@ def _leaky_np(x, h0, W_xh, W_hh, b_h, alpha, *, form="contract", check="contract
 
 register(Exercise(
     name="leaky_rnn_forward", assignment=A,
+    variant_shapes=("B", "T", "D", "H"),
     args=("x", "h0", "W_xh", "W_hh", "b_h", "alpha"), outputs=("h_all", "h_last"),
     shapes={"h_all": "(B, T, H)", "h_last": "(B, H)"},
     make_inputs=_leaky_inputs, reference=_leaky,

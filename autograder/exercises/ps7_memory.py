@@ -96,6 +96,7 @@ _SIG_SLOPE = ("sigmoid derivative taken as s instead of s * (1 - s)", "For s = s
 
 register(Exercise(
     name="lstm_cell_backward", assignment=A,
+    variant_shapes=("B", "D", "H"),
     args=("dh_t", "dc_t", "x_t", "h_prev", "c_prev", "W_x", "W_h", "b"), outputs=("grads",),
     shapes={"dx_t": "(B, D)", "dh_prev": "(B, H)", "dc_prev": "(B, H)", "dW_x": "(D, 4H)", "dW_h": "(H, 4H)",
             "db": "(4H,)"},
@@ -190,6 +191,7 @@ def _lstm_seq_np(dh_all, x, h0, c0, W_x, W_h, b, *, recurrent=True, carry_c=True
 
 register(Exercise(
     name="lstm_backward", assignment=A,
+    variant_shapes=("B", "T", "D", "H"),
     args=("dh_all", "x", "h0", "c0", "W_x", "W_h", "b"), outputs=("grads",),
     shapes={"dx": "(B, T, D)", "dh0": "(B, H)", "dc0": "(B, H)", "dW_x": "(D, 4H)", "dW_h": "(H, 4H)",
             "db": "(4H,)"},
@@ -268,6 +270,7 @@ def _gru_cell_np(dh_t, x_t, h_prev, W_x, W_h, b_x, b_h, *, order="rzn", reset_be
 
 register(Exercise(
     name="gru_cell_backward", assignment=A,
+    variant_shapes=("B", "D", "H"),
     args=("dh_t", "x_t", "h_prev", "W_x", "W_h", "b_x", "b_h"), outputs=("grads",),
     shapes={"dx_t": "(B, D)", "dh_prev": "(B, H)", "dW_x": "(D, 3H)", "dW_h": "(H, 3H)", "db_x": "(3H,)",
             "db_h": "(3H,)"},
@@ -421,6 +424,7 @@ _STACK_STEP_MISTAKES = (
 
 register(Exercise(
     name="stack_rnn_step", assignment=A,
+    variant_shapes=("B", "D", "H", "M"),
     args=("x_t", "h_prev", "s_prev", "params"), outputs=("h_t", "s_t", "a_t"),
     shapes={"h_t": "(B, H)", "s_t": "(B, K, M)", "a_t": "(B, 3)"},
     make_inputs=_stack_step_inputs, reference=_stack_step, mistakes=_STACK_STEP_MISTAKES,
@@ -456,6 +460,7 @@ def _stack_fwd_np(x, params, K, *, start=0.0, carry_h=True, carry_s=True, record
 
 register(Exercise(
     name="stack_rnn_forward", assignment=A,
+    variant_shapes=("B", "D", "H", "M"),
     args=("x", "params", "K"), outputs=("h_all", "s_all", "a_all"),
     shapes={"h_all": "(B, T, H)", "s_all": "(B, T, K, M)", "a_all": "(B, T, 3)"},
     builds_on=("stack_rnn_step",),

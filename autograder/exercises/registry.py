@@ -45,6 +45,11 @@ class Exercise:
     atol32: float = 2e-5
     shapes: dict[str, str] = field(default_factory=dict)   # output name -> "(B, T, H)" for messages
     builds_on: tuple[str, ...] = ()       # graded functions a solution usually calls
+    # Per-student hidden variants (checks.variants): the case keys that are sizes a variant may
+    # change (a size of 1 never changes), and, when set, why this exercise's hidden cases keep
+    # their declared seeds (they were chosen, e.g. away from near ties).
+    variant_shapes: tuple[str, ...] = ()
+    fixed_hidden: str = ""
 
     def tolerances(self, float_dtype) -> tuple[float, float]:
         import numpy as np

@@ -7,7 +7,8 @@ reference once per assignment, for every student.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from ..checks import api
 from ..checks.cells import is_test_cell, nbgrader_meta
 from ..checks.declarations import Declaration, DeclarationError, parse
+from ..checks.variants import Variants
 from ..exercises import registry
 
 
@@ -72,6 +74,8 @@ class TrustedAssignment:
         self.notebooks = {nb.name: nb for nb in notebooks}
         self.memo: dict = {}          # (case, output digests) -> verdict, shared by every student
         self.answers: dict = {}       # (function, argument digest) -> follow-through answer (grade.stubs)
+        self.variant_secret: bytes | None = None    # set: every student gets their own hidden cases
+        self._students: dict[str, TrustedAssignment] = {}
 
     # -- loading
     @classmethod
@@ -146,6 +150,22 @@ class TrustedAssignment:
             test.cases.append(refs)
         return test
 
+    # -- per-student hidden variants (checks.variants)
+    def for_student(self, student: str) -> "TrustedAssignment":
+        """The assignment as ``student`` is graded: without a variant secret, this one; with it, a
+        copy whose hidden cases are that student's variants (inputs and references computed once
+        per student; visible cases, memo and follow-through answers shared)."""
+        if self.variant_secret is None:
+            return self
+        if student not in self._students:
+            variants = Variants(self.variant_secret, student, self.name)
+            mine = copy.copy(self)
+            mine.variant_secret, mine._students = None, {}
+            mine.notebooks = {name: replace(nb, tests={gid: _varied(test, variants) for gid, test in nb.tests.items()})
+                              for name, nb in self.notebooks.items()}
+            self._students[student] = mine
+        return self._students[student]
+
     def sandbox_inputs(self) -> tuple[dict, dict]:
         """Every case's inputs as the sandbox gets them: descriptions and one dict of arrays."""
         calls, arrays = {}, {}
@@ -155,6 +175,33 @@ class TrustedAssignment:
                     for ref in refs:
                         calls[ref.key] = [describe_input(v, arrays) for v in ref.inputs.values()]
         return calls, arrays
+
+
+def _varied(test: TestCell, variants: Variants) -> TestCell:
+    """``test`` with its hidden declarations' cases replaced by this student's variants; their
+    keys name the student, so that verdicts memoised for one student never serve another."""
+    if test.problem:
+        return test
+    cases = []
+    for decl, refs in zip(test.declarations, test.cases):
+        if not decl.hidden:
+            cases.append(refs)
+            continue
+        mine = []
+        for ref in refs:
+            case = variants.case(ref.exercise, ref.case)
+            if case == ref.case:        # an exercise whose hidden cases stay fixed
+                mine.append(ref)
+                continue
+            try:
+                inputs = api.case_inputs(ref.exercise, case)
+                expected = None if case.get("expect") else api.expected_output(ref.exercise, case, inputs)
+            except Exception as e:
+                return replace(test, cases=[], problem=f"the grader could not prepare {test.grade_id}'s hidden "
+                               f"case {case} for {variants.student} ({type(e).__name__}: {e})")
+            mine.append(CaseRef(f"{ref.key}@{variants.student}", ref.exercise, case, inputs, expected))
+        cases.append(mine)
+    return replace(test, cases=cases)
 
 
 def describe_input(value, arrays: dict):

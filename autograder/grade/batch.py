@@ -79,8 +79,10 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
     with timings.measure("start-up (imports, nbgrader configuration)"):
         app = _autograde_app(assignment, students, force, log_level)
         limits = options.limits(app.config.Execute.get("timeout"))
+    secret = options.variant_secret()       # per-student hidden variants; a bad secret file stops here
     with timings.measure("trusted test cells and references (once)"):
         trusted = _prepare(app.coursedir, assignment, pool)
+    trusted.variant_secret = secret
     bar = _Progress(console, assignment) if progress else None
     coursedir = app.coursedir
     session = GradingSession(trusted, pool, limits, timings, options.files_bytes,

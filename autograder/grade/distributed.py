@@ -129,11 +129,12 @@ class DaskPool:
         key = tokenize(calls, arrays)
         [self.inputs] = self.client.scatter([(key, calls, arrays)], broadcast=True, hash=False)
 
-    def submit(self, job: dict, payload: bytes = b"", answers=None):
+    def submit(self, job: dict, payload: bytes = b"", answers=None, inputs: tuple | None = None):
         """One notebook's job, as a Dask task; its future gives the ``RunResult``. ``answers`` is
-        the local pool's stub answerer: a worker makes its own (``run_job``)."""
+        the local pool's stub answerer: a worker makes its own (``run_job``). ``inputs`` (calls,
+        arrays), one student's own hidden variants, travel with that student's task only."""
         self.count += 1
-        future = self.client.submit(run_job, job, payload, self.inputs, self.require_sandbox, code_digest(),
+        future = self.client.submit(run_job, job, payload, self.inputs, self.require_sandbox, code_digest(), inputs,
                                     key=f"grade-{self.count}-{job['id']}-{self.inputs.key[:8]}", pure=False,
                                     retries=RETRIES, priority=-self.count)      # first submitted, first run
         self.futures.append(future)
@@ -260,7 +261,8 @@ def probe_worker(require_sandbox: bool, client_code: str, dask_worker=None) -> d
             "warning": side.warning}
 
 
-def run_job(job: dict, payload: bytes, inputs, require_sandbox: bool, client_code: str):
+def run_job(job: dict, payload: bytes, inputs, require_sandbox: bool, client_code: str,
+            student_inputs: tuple | None = None):
     """The Dask task: one notebook's job in this worker's sandbox pool; returns its ``RunResult``."""
     from .stubs import StubAnswers, StubBudget
     if code_digest() != client_code:
@@ -268,7 +270,7 @@ def run_job(job: dict, payload: bytes, inputs, require_sandbox: bool, client_cod
     pool, memo = _worker_side(require_sandbox).pool(inputs)
     limits = job["limits"]
     budget = StubBudget(limits["stub_calls"], limits["stub_bytes"])      # one per notebook, over its runs
-    future = pool.submit(job, payload, lambda: StubAnswers(job["steps"], budget, memo))
+    future = pool.submit(job, payload, lambda: StubAnswers(job["steps"], budget, memo), inputs=student_inputs)
     if pool.backlog():
         pool.hurry()
     return future.result()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import Config, Configurable
 
 from ..sandbox.command import Limits
@@ -41,6 +41,28 @@ class TrustedGrader(Configurable):
         "with the reference by this process) answered per notebook")).tag(config=True)
     stub_bytes = Integer(16 << 20, help="Bytes of arguments one follow-through call may send").tag(config=True)
     require_sandbox = Bool(False, help="Refuse to run learner code without bubblewrap").tag(config=True)
+
+    # ---- per-student hidden variants (checks/variants.py; README, "Per-student hidden variants")
+    variant_secret_file = Unicode(help=(
+        "A file, outside the course directory and readable by the instructor only, holding the secret "
+        "from which every student's hidden cases get their own seeds and sizes (empty: the hidden "
+        "cases as declared, the same for everybody). Default: the environment variable "
+        "AUTOGRADER_VARIANT_SECRET_FILE, which stock `nbgrader autograde`'s kernels read too")).tag(config=True)
+
+    @default("variant_secret_file")
+    def _variant_secret_file_default(self):
+        from ..checks.variants import SECRET_ENV
+        return os.environ.get(SECRET_ENV, "")
+
+    def variant_secret(self) -> bytes | None:
+        """The secret of per-student variants, or None when none is configured."""
+        from ..checks.variants import VariantError, read_secret
+        if not self.variant_secret_file:
+            return None
+        try:
+            return read_secret(self.variant_secret_file)
+        except VariantError as e:
+            raise GraderError(str(e)) from None
 
     def effective_jobs(self) -> int:
         return self.jobs or os.cpu_count() or 1

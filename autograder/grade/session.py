@@ -65,7 +65,8 @@ class GradingSession:
         if problem:
             self.problems[key] = problem
             return
-        steps = plan_job(self.trusted.notebooks[notebook], nb)
+        trusted = self.trusted.for_student(student)       # their own hidden cases, with a variant secret
+        steps = plan_job(trusted.notebooks[notebook], nb)
         names, payload, dropped = pack_files(files or [], self.files_bytes)
         for why in dropped:
             if why not in self.notes.setdefault(student, []):
@@ -74,7 +75,11 @@ class GradingSession:
                "files": names}
         self.steps[key] = steps
         budget = StubBudget(self.limits.stub_calls, self.limits.stub_bytes)     # one per notebook, over its runs
-        self.futures[key] = self.pool.submit(job, payload, lambda: StubAnswers(steps, budget, self.trusted.answers))
+        answers = lambda: StubAnswers(steps, budget, self.trusted.answers)
+        if trusted is self.trusted:
+            self.futures[key] = self.pool.submit(job, payload, answers)
+        else:       # the sandbox gets this student's inputs only, never another student's variants
+            self.futures[key] = self.pool.submit(job, payload, answers, inputs=trusted.sandbox_inputs())
 
     def outcome(self, student: str, notebook: str) -> NotebookOutcome:
         key = (student, notebook)
@@ -83,7 +88,8 @@ class GradingSession:
         if key not in self.futures and key not in self.problems and self.locate is not None:
             self.submit(student, notebook, self.locate(student, notebook))
         if key in self.problems:
-            outcome = judge_notebook(self.trusted, notebook, None, self.limits.as_dict(), problem=self.problems[key])
+            outcome = judge_notebook(self.trusted.for_student(student), notebook, None, self.limits.as_dict(),
+                                     problem=self.problems[key])
         else:
             outcome = self._judged(key, notebook)
         self.futures.pop(key, None)
@@ -102,8 +108,8 @@ class GradingSession:
             except Exception as e:
                 result, problem = None, f"the grading sandbox could not run this notebook ({e})"
         with self.timings.measure("judging"):
-            outcome = judge_notebook(self.trusted, notebook, result, self.limits.as_dict(), self.steps.get(key),
-                                     problem)
+            outcome = judge_notebook(self.trusted.for_student(key[0]), notebook, result, self.limits.as_dict(),
+                                     self.steps.get(key), problem)
         if result is not None:
             self.sandbox_seconds += result.seconds
             self.sandbox_cpu += result.cpu

@@ -8,6 +8,7 @@ process another learner used.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import queue
 import select
@@ -146,6 +147,19 @@ class Zygote:
         self.stderr.close()
 
 
+def inputs_frame(calls: dict, arrays: dict) -> tuple:
+    """(version, frame): the inputs frame a zygote takes (``learner_runner``'s "inputs")."""
+    import numpy as np
+    buf = io.BytesIO()
+    if arrays:
+        np.savez(buf, **arrays)
+    frame = learner_runner.frame_bytes({"type": "inputs", "calls": calls}, buf.getvalue())
+    return next(_INPUTS_VERSIONS), frame      # never id(frame): a freed frame's id comes back
+
+
+_INPUTS_VERSIONS = itertools.count()
+
+
 class SandboxPool:
     """Up to ``jobs`` worker threads, each driving its own zygote; ``submit`` returns a Future of
     RunResult. The first sandbox starts at once; the others start when the grader finds itself
@@ -173,19 +187,16 @@ class SandboxPool:
             t.start()
 
     def set_inputs(self, calls: dict, arrays: dict) -> None:
-        import numpy as np
-        buf = io.BytesIO()
-        if arrays:
-            np.savez(buf, **arrays)
-        frame = learner_runner.frame_bytes({"type": "inputs", "calls": calls}, buf.getvalue())
-        self.inputs = (id(frame), frame)
+        self.inputs = inputs_frame(calls, arrays)
         self.inputs_ready.set()
 
-    def submit(self, job: dict, payload: bytes = b"", answers=None) -> Future:
+    def submit(self, job: dict, payload: bytes = b"", answers=None, inputs: tuple | None = None) -> Future:
         """Run one notebook's job; the Future gives a ``RunResult``. ``answers()`` makes the
-        follow-through answerer of each run (a resumed run reads a fresh stream)."""
+        follow-through answerer of each run (a resumed run reads a fresh stream). ``inputs``
+        (calls, arrays), when given, replace the pool's inputs for this job (one student's own
+        hidden variants)."""
         future: Future = Future()
-        self.queue.put((job, payload, answers, future))
+        self.queue.put((job, payload, answers, future, inputs and inputs_frame(*inputs)))
         return future
 
     def _start(self) -> Zygote:
@@ -234,7 +245,7 @@ class SandboxPool:
             item = self.queue.get()
             if item is None:
                 break
-            job, payload, answers, future = item
+            job, payload, answers, future, job_inputs = item
             if not future.set_running_or_notify_cancel():
                 continue
             result = RunResult(job_steps=len(job["steps"]))
@@ -245,7 +256,7 @@ class SandboxPool:
                             zygote.close()
                         zygote = self._start()
                     self.inputs_ready.wait()
-                    zygote.set_inputs(*self.inputs)
+                    zygote.set_inputs(*(job_inputs or self.inputs))
                     try:
                         raw = zygote.run(job, payload, answers() if answers is not None else None)
                     except SandboxError as e:
