@@ -45,7 +45,7 @@ class TrustedGrader(Configurable):
     # ---- per-student hidden variants (checks/variants.py; README, "Per-student hidden variants")
     variant_secret_file = Unicode(help=(
         "A file, outside the course directory and readable by the instructor only, holding the secret "
-        "from which every student's hidden cases get their own seeds and sizes (empty: the hidden "
+        "from which every student's hidden cases get their own seeds and sizes (left empty, the hidden "
         "cases as declared, the same for everybody). Default: the environment variable "
         "AUTOGRADER_VARIANT_SECRET_FILE, which stock `nbgrader autograde`'s kernels read too")).tag(config=True)
 
