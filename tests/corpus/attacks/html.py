@@ -43,7 +43,8 @@ JS_LINK = ("<a href=\"javascript:window.__pwned='link'\">click</a> "
            "<a href=\"JaVaScRiPt&colon;window.__pwned='link2'\">again</a> [md link](javascript:alert(1))")
 SVG = (f"<svg onload=\"window.__pwned='svg'\"><script>window.__pwned='svg-script'</script>"
        f"<a xlink:href=\"javascript:window.__pwned='svg-link'\"><text>svg</text></a></svg>")
-MUTATION = "<math><mtext><table><mglyph><style><img src=x onerror=\"window.__pwned='mxss'\">"
+MUTATION = ("<math><mtext><table><mglyph><style><img src=x onerror=\"window.__pwned='mxss'\">"
+            "</style></mglyph></table></mtext></math>")
 FRAMES = (f"<iframe srcdoc=\"<script>parent.__pwned='iframe'</script>\"></iframe>"
           f"<iframe src=\"{OUT}?iframe\"></iframe><object data=\"{OUT}?object\"></object>"
           f"<embed src=\"{OUT}?embed\">")
