@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 
@@ -26,8 +27,13 @@ from autograder.course import ROOT
 from . import Attack
 
 OUT = "http://127.0.0.1:9/pwned"          # where a payload would phone (the discard port)
-POINTS = {"ps1_rnn_forward": 90.0, "ps2_bptt": 82.0, "ps3_birnn": 80.0, "ps4_attention": 82.0,
-          "ps5_pointer": 80.0, "ps6_dynamics": 85.0, "ps7_memory": 72.0}    # autograded points
+
+
+def autograded_points(a: str) -> float:
+    """What the correct sample earns: every test cell's points (the written answers are graded by hand)."""
+    nb = nbformat.read(ROOT / "source" / a / f"{a}.ipynb", as_version=4)
+    return float(sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells
+                     if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")))
 
 
 def visible(name: str) -> str:
@@ -74,7 +80,7 @@ def _first_markdown(nb) -> int:
     return next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
 
 
-def submission(a: str, honest: bool, edit) -> callable:
+def submission(a: str, honest: bool, edit) -> Callable[[Path, str], None]:
     """build(course_dir, student): the release filled with the correct sample (or left as it is)
     and changed by EDIT(nb, marker), written to submitted/<student>/<a>/."""
     def build(course_dir: Path, student: str) -> None:
@@ -239,11 +245,12 @@ def inert_problems(page: str, marker: str, csp: bool, regions: bool = False) -> 
 
 
 def feedback_page(course_dir: Path, assignment: str, student: str) -> str | None:
-    """nbgrader's feedback for STUDENT, made with stock `nbgrader generate_feedback` when missing."""
+    """nbgrader's feedback for STUDENT. When the runner has not made it, stock `nbgrader
+    generate_feedback` makes the whole assignment's at once (the next entries find theirs)."""
     page = course_dir / "feedback" / student / assignment / f"{assignment}.html"
     if not page.exists():
-        subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", assignment, f"--student={student}",
-                        "--log-level=ERROR"], cwd=course_dir, capture_output=True, timeout=300)
+        subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--log-level=ERROR"],
+                       cwd=course_dir, capture_output=True, timeout=600)
     return page.read_text(encoding="utf-8") if page.exists() else None
 
 
@@ -265,10 +272,9 @@ def formgrader_page(course_dir: Path, assignment: str, student: str) -> str | No
     return HTMLExporter(config=config).from_filename(str(notebook), resources=resources)[0]
 
 
-def pages_inert(assignment: str):
-    """check(course_dir, outcome): the feedback page and the Formgrader page hold nothing active."""
+def pages_inert(assignment: str, student: str):
+    """check(course_dir, outcome): STUDENT's feedback page and Formgrader page hold nothing active."""
     def check(course_dir: Path, outcome: dict) -> list[str]:
-        student = outcome.get("student") or outcome.get("name")
         problems = []
         for where, page, csp in [("feedback", feedback_page(course_dir, assignment, student), True),
                                  ("formgrader", formgrader_page(course_dir, assignment, student), False)]:
@@ -283,7 +289,7 @@ def pages_inert(assignment: str):
 
 def attack(name: str, a: str, what: str, edit, honest: bool = True) -> Attack:
     return Attack(name=name, cls=4, assignment=a, what=what, build=submission(a, honest, edit),
-                  deserved=POINTS[a] if honest else 0.0, check=pages_inert(a))
+                  deserved=autograded_points(a) if honest else 0.0, check=pages_inert(a, name))
 
 
 ATTACKS = [
