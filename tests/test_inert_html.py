@@ -77,13 +77,15 @@ def watched(browser):
     page.on("request", lambda request: "pwned" in request.url and requests.append(request.url))
     yield page, requests
     page.close()
-    browser.blocked.clear()      # the payloads' URLs are on loopback; nothing else may be blocked
+    # the payloads' URLs are on loopback (recorded above); nothing may have tried to leave it
+    assert browser.blocked == [], f"a page tried to leave loopback: {browser.blocked}"
 
 
 def settled(page) -> None:
-    """Whatever the page's content would do by itself has had its chance: maths typeset, no
-    request pending."""
-    page.wait_for_load_state("networkidle")
+    """Whatever the page's content would do by itself has had its chance: every image, frame and
+    stylesheet loaded or failed (the load event), and a moment more for a redirect or a handler."""
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(500)
 
 
 def assert_inert(page, requests: list[str], url: str) -> None:
