@@ -21,7 +21,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from autograder.authoring.inert import feedback_csp, sanitize
 from autograder.course import nbgrader
+from autograder.grade.command import shown
 from corpus.attacks import html as attacks
 from jupyter_browser import JupyterLab, OfflineBrowser
 
@@ -53,7 +55,8 @@ def course(built_course, tmp_path_factory):
     shutil.copytree(built_course, course)
     attacks.submission(A, True, hostile)(course, STUDENT)
     for step in (["autograde", A], ["generate_feedback", A]):
-        result = nbgrader(*step, f"--student={STUDENT}", "--log-level=ERROR", course_dir=course, check=False, capture=True)
+        result = nbgrader(*step, f"--student={STUDENT}", "--log-level=ERROR", course_dir=course,
+                          check=False, capture=True)
         assert result.returncode == 0, result.stderr
     outputs = [o.get("data", {}) for c in nbformat.read(course / "autograded" / STUDENT / A / f"{A}.ipynb", 4).cells
                if c.cell_type == "code" for o in c.outputs]
@@ -154,9 +157,9 @@ def test_feedback_and_formgrader_show_a_hostile_submission_inert(course, browser
     tampered = tmp_path / "tampered.html"
     slipped = f"<script>window.__pwned = 'csp'</script><img src=x onerror=\"window.__pwned = 'csp-onerror'\">" \
               f"<a id=tampered href=\"javascript:window.__pwned='csp-link'\">x</a><span>{MARKER}</span>"
-    tampered.write_text(fetched.read_text(encoding="utf-8").replace(
-        '<div class="container" id="notebook-container">', '<div class="container" id="notebook-container">' + slipped, 1),
-        encoding="utf-8")
+    container = '<div class="container" id="notebook-container">'
+    page_text = fetched.read_text(encoding="utf-8")
+    tampered.write_text(page_text.replace(container, container + slipped, 1), encoding="utf-8")
     page.goto(tampered.as_uri())
     page.evaluate("() => MathJax.startup.promise")
     page.click("#tampered")
@@ -167,9 +170,6 @@ def test_feedback_and_formgrader_show_a_hostile_submission_inert(course, browser
 
 
 # ------------------------------------------------------------------ the sanitiser and the console, alone
-
-from autograder.authoring.inert import feedback_csp, sanitize  # noqa: E402
-from autograder.grade.command import shown  # noqa: E402
 
 # Each vector, and what must not survive sanitising (compared lower-case).
 VECTORS = {

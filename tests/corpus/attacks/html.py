@@ -216,7 +216,8 @@ class _Scan(html.parser.HTMLParser):
             value = (value or "").strip().lower()
             if name.startswith("on"):
                 self.problems.append(f"event handler {name}= on <{tag}>")
-            if name in URL_ATTRIBUTES and re.sub(r"[\s\x00-\x1f]", "", value).startswith(("javascript:", "vbscript:", "data:text")):
+            scheme = re.sub(r"[\s\x00-\x1f]", "", value)
+            if name in URL_ATTRIBUTES and scheme.startswith(("javascript:", "vbscript:", "data:text")):
                 self.problems.append(f"{name}={value[:40]!r} on <{tag}>")
             if tag == "img" and name == "src" and not value.startswith("data:image/"):
                 self.problems.append(f"<img src={value[:40]!r}> would be fetched")
@@ -301,9 +302,11 @@ ATTACKS = [
            new_markdown(SVG + "\n\n" + MUTATION)),
     attack("html_answer_frames", "ps3_birnn", "a written answer with iframes (srcdoc and remote), object and embed",
            in_written_answer("written_causality", FRAMES)),
-    attack("html_markdown_redirect", "ps4_attention", "a markdown cell with <meta http-equiv=refresh>, <base> and a form",
+    attack("html_markdown_redirect", "ps4_attention",
+           "a markdown cell with <meta http-equiv=refresh>, <base> and a form",
            new_markdown(REDIRECT)),
-    attack("html_answer_style", "ps4_attention", "a written answer that exfiltrates through CSS (@import, url(), <link>)",
+    attack("html_answer_style", "ps4_attention",
+           "a written answer that exfiltrates through CSS (@import, url(), <link>)",
            in_written_answer("written_scaling", STYLE)),
     attack("html_attachment", "ps5_pointer", "cell attachments: an SVG that scripts and an HTML page, shown as images",
            attachments),
@@ -311,7 +314,8 @@ ATTACKS = [
            raw_html),
     attack("html_saved_outputs", "ps6_dynamics", "outputs saved in the notebook: text/html, SVG, JavaScript, markdown, "
            "an isolated iframe", saved_outputs),
-    attack("html_live_outputs", "ps7_memory", "code that prints and displays HTML, SVG, JavaScript and raises an HTML message",
+    attack("html_live_outputs", "ps7_memory",
+           "code that prints and displays HTML, SVG, JavaScript and raises an HTML message",
            live_outputs),
     attack("html_error_message", "ps2_bptt", "the release, one function raising an exception whose message is HTML",
            raising_function("rnn_step_backward", "def rnn_step_backward(dh_t, x_t, h_prev, h_t, W_xh, W_hh):"),
