@@ -68,7 +68,15 @@ c.HTMLExporter.extra_template_basedirs = [
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"),
     os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
 ]
-c.HTMLExporter.filters = {"package_files": "importlib.resources.files"}
+# Learner content is shown inert, in the feedback and in Formgrader alike: every markdown cell,
+# written answer, attachment and output is sanitised (autograder/authoring/inert.py), scripts and
+# widgets in outputs are dropped, SVG is shown as an image, and the feedback page carries a
+# Content-Security-Policy that lets only its own MathJax run (templates/feedback/mathjax.html.j2).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"package_files": "importlib.resources.files",
+                          "markdown2html": "autograder.authoring.inert.InertMarkdown",
+                          "clean_html": "autograder.authoring.inert.clean_html",
+                          "feedback_csp": "autograder.authoring.inert.feedback_csp"}
 
 # Canvas: `nbgrader export` can write the CSV Canvas's Grades > Import reads instead of grades.csv
 # (autograder/authoring/canvas.py; README, "Grading on Gradescope, grades into Canvas").

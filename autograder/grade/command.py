@@ -6,10 +6,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 from ..checks import messages
+
+# Learner-made text (a folder's name, a reason quoting a notebook, a learner's exception message)
+# is printed inert: rich markup escaped, and control characters shown as escapes, so that no
+# terminal sequence (a hyperlink, a cleared screen, a new window title) reaches the terminal.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    from rich.markup import escape
+    return escape(CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text)))
 
 
 def run(args, course_dir: Path, explicit_course_dir: bool) -> int:
@@ -114,14 +125,14 @@ def print_batch_summary(report, console) -> None:
         table.add_column(col, **kw)
     for s in students:
         if s.status == "error":
-            table.add_row(s.student, "-", "-", "-", "[red]" + "; ".join(s.problems)[:200] + "[/red]")
+            table.add_row(shown(s.student), "-", "-", "-", "[red]" + shown("; ".join(s.problems)[:200]) + "[/red]")
             continue
         cells = [c for nb in s.notebooks for c in nb.cells]
         auto = [c for c in cells if c.kind == "test"]
         passed = sum(1 for c in auto if c.score is not None and c.score == c.max_points)
         manual = sum(c.max_points for c in cells if c.status == "manual")
-        table.add_row(s.student, f"{s.score:g} / {s.max_score:g}", f"{passed} of {len(auto)}",
-                      f"{manual:g}" if manual else "", "; ".join(_notes(s, auto))[:160])
+        table.add_row(shown(s.student), f"{s.score:g} / {s.max_score:g}", f"{passed} of {len(auto)}",
+                      f"{manual:g}" if manual else "", shown("; ".join(_notes(s, auto))[:160]))
     console.print(table)
     t = report.timings
     n = sum(len(s.notebooks) for s in students)
@@ -147,30 +158,29 @@ def _notes(s, auto) -> list[str]:
 
 
 def print_notebook_report(report, console) -> None:
-    from rich.markup import escape
     from rich.table import Table
     table = Table(title=f"{report.assignment}: {Path(report.notebook).name}")
     table.add_column("question")
     table.add_column("points", justify="right")
     table.add_column("result")
     for c in report.cells:
-        name = c.grade_id.removeprefix("test_")
+        name = shown(c.grade_id.removeprefix("test_"))
         if c.status == "manual":
             table.add_row(name, f"- / {c.max_points:g}", "[dim]graded by your instructor[/dim]")
         elif c.score == c.max_points:
             table.add_row(name, f"{c.score:g} / {c.max_points:g}", "[green]passed[/green]")
         else:
-            table.add_row(name, f"{c.score:g} / {c.max_points:g}", "[red]" + escape(messages.summary(c.message)) + "[/red]")
+            table.add_row(name, f"{c.score:g} / {c.max_points:g}", "[red]" + shown(messages.summary(c.message)) + "[/red]")
     console.print(table)
     problem = report.problem or ""
     for c in report.cells:
         if problem and c.message and problem.split(",")[0] in c.message:
             continue                      # the whole notebook's problem, printed once below
         if c.status != "manual" and c.score != c.max_points and c.message:
-            console.print(f"\n[bold]{c.grade_id.removeprefix('test_')}[/bold]")
-            console.print(escape(c.message), highlight=False)
+            console.print(f"\n[bold]{shown(c.grade_id.removeprefix('test_'))}[/bold]")
+            console.print(shown(c.message), highlight=False)
     for line in ([report.problem] if report.problem else []) + report.notes:
-        console.print(f"\n[red]{escape(line)}[/red]")
+        console.print(f"\n[red]{shown(line)}[/red]")
     manual = f"; {report.manual_points:g} more points are graded by hand" if report.manual_points else ""
     console.print(f"\n[bold]autograded: {report.score:g} / {report.max_score:g}{manual}[/bold]")
 
