@@ -172,3 +172,13 @@ def summary(message: str | None) -> str:
     if WRONG_ON.format(name="\0", where="\0").split("\0")[1] in lines[0] and len(lines) > 2:
         return lines[2][:80]
     return lines[0][:80]
+
+
+# ---------------------------------------------------------------- issue 16: a call's own time limit
+CASE_TIME_LIMIT = ("`{name}` did not return within {seconds:g} s on {where}. The grader stopped it there "
+                   "(an infinite loop, a sleep, or far more work than the case needs?); this test cell "
+                   "scores 0, your other functions are still graded.")
+
+
+def case_time_limit(name: str, seconds: float, where: str) -> str:
+    return CASE_TIME_LIMIT.format(name=name, seconds=seconds, where=where)

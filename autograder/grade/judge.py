@@ -157,6 +157,9 @@ def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict,
     if status == "timeout":
         message = messages.case_timeout(name, limits["cell_timeout"], where)
         return _error("TimeoutError", message), message
+    if status == "case-timeout" and ref.limit:
+        message = messages.case_time_limit(name, ref.limit, where)
+        return _error("TimeoutError", message), message
     if status == "raised":
         err = rec.get("error") if isinstance(rec.get("error"), dict) else {}
         if ref.case.get("expect") == "ValueError" and err.get("is_value_error") is True:
@@ -209,7 +212,7 @@ def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where
         if changed:
             result = messages.modified_inputs(name, changed, where)
         else:
-            result = api.judge(ex, ref.case, ref.inputs, ref.expected, got, called, integration)
+            result = api.judge(ex, ref.case, ref.inputs, ref.expected, got, called, integration, ref.mistakes)
     if key is not None:
         memo[key] = result
     return result

@@ -11,6 +11,7 @@ import nbformat
 from ..checks import messages
 from ..sandbox.command import sandbox_command
 from ..sandbox.pool import SandboxPool
+from . import reference_cache
 from .assignment import TrustedAssignment
 from .options import GraderError, course_config, grader_options
 from .report import CellReport, SingleNotebookReport
@@ -73,7 +74,8 @@ def grade_notebook(notebook: Path, course_dirs: list[Path], flags=None) -> Singl
             trusted = TrustedAssignment.from_source(course_dir, assignment)
             if name not in trusted.notebooks:
                 raise GraderError(f"{assignment} has no notebook named {name}")
-            trusted.prepare()
+            reference_cache.prepare(trusted, options.cache_path(course_dir))
+            trusted.set_case_limits(options.case_timeout, options.case_timeout_factor)
             pool.set_inputs(*trusted.sandbox_inputs())
             pool.wait_ready()
         session = GradingSession(trusted, pool, options.limits(cfg.get("Execute", {}).get("timeout")), timings,
@@ -81,6 +83,7 @@ def grade_notebook(notebook: Path, course_dirs: list[Path], flags=None) -> Singl
         ignore = _course_directory(cfg).ignore
         session.submit("you", name, notebook, working_files(str(course_dir / "source" / assignment), ignore, []))
         outcome = session.outcome("you", name)
+        reference_cache.save_answers(trusted, options.cache_path(course_dir))
     finally:
         pool.close()
     cells = [_cell(cell, outcome, cfg) for cell in trusted.notebooks[name].cells if cell.points is not None]
