@@ -32,11 +32,11 @@ c.Execute.interrupt_on_timeout = True
 # Hangs cost seconds (issue 16): a graded function's call on one case is stopped after the larger
 # of case_timeout and case_timeout_factor times the reference's own time on it (that test cell
 # scores 0, the other functions are still graded). A cell that hangs at top level costs the cell
-# limit, so the trusted grader's is 15 s, not stock nbgrader's 120: its cells run learner numpy
+# limit, so the trusted grader's is 10 s, not stock nbgrader's 120: its cells run learner numpy
 # only (demos skip themselves), in milliseconds.
-c.TrustedGrader.cell_timeout = 15
+c.TrustedGrader.cell_timeout = 10
 # c.TrustedGrader.case_timeout = 2.0
-# c.TrustedGrader.case_timeout_factor = 100.0
+# c.TrustedGrader.case_timeout_factor = 50.0
 # The case inputs and references are cached in .autograder-cache/ (private: hidden answers).
 # c.TrustedGrader.reference_cache = True
 # c.TrustedGrader.cache_dir = ""

@@ -48,7 +48,7 @@ class TrustedGrader(Configurable):
         "the larger of this and case_timeout_factor times the reference's own time on it (its "
         "cell then scores 0, the other functions are still graded). 0: no limit per case, only "
         "the cell's")).tag(config=True)
-    case_timeout_factor = Float(100.0, help=(
+    case_timeout_factor = Float(50.0, help=(
         "How many times the reference's own time on a case the learner's call may take, when "
         "that is more than case_timeout")).tag(config=True)
     reference_cache = Bool(True, help=(

@@ -118,7 +118,7 @@ def test_hanging_submissions_cost_seconds_and_only_their_functions_points(runs):
                 assert score == full, (student, gid, message)
     top = nbformat.read(runs["course"] / "autograded" / "hang_top_level" / A / f"{A}.ipynb", as_version=4)
     cell = next(c for c in top.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "linear_rnn_closed_form")
-    assert any(o.get("ename") == "TimeoutError" and "15 s" in o.get("evalue", "") for o in cell.outputs)
+    assert any(o.get("ename") == "TimeoutError" and "10 s" in o.get("evalue", "") for o in cell.outputs)
 
 
 def _trusted(course: Path) -> TrustedAssignment:

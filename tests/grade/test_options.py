@@ -32,11 +32,11 @@ def test_defaults_then_course_config_then_flags(tmp_path):
 
 
 def test_this_course_gives_the_trusted_grader_its_own_cell_limit():
-    """Stock nbgrader keeps 120 s a cell; a hanging top-level cell costs the trusted grader 15 s
+    """Stock nbgrader keeps 120 s a cell; a hanging top-level cell costs the trusted grader 10 s
     (issue 16), and a call on one case at least 2 s."""
     cfg = course_config(ROOT)
     limits = grader_options(cfg).limits(cfg.Execute.timeout)
-    assert (cfg.Execute.timeout, limits.cell_timeout, limits.case_timeout) == (120, 15, 2.0)
+    assert (cfg.Execute.timeout, limits.cell_timeout, limits.case_timeout) == (120, 10, 2.0)
     assert grader_options(Config()).limits(77).cell_timeout == 77      # unset: nbgrader's Execute.timeout
 
 
