@@ -27,6 +27,7 @@ import importlib.metadata
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -192,8 +193,8 @@ def write(trusted: TrustedAssignment, directory: Path) -> Path:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
-    for old in directory.glob(f"{trusted.name}-*.npz"):
-        if old != path:
+    for old in directory.glob(f"{trusted.name}-*.npz"):     # this assignment's stale entries only
+        if old != path and re.fullmatch(re.escape(trusted.name) + r"-[0-9a-f]{16}\.npz", old.name):
             old.unlink(missing_ok=True)
     trusted.cached_answers = len(trusted.answers)
     return path
