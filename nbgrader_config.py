@@ -22,12 +22,24 @@ c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
 # `autograder grade` (the course's trusted grader) takes its limits from TrustedGrader; its cell
-# timeout is Execute.timeout above unless set here. `autograder grade --help-all` lists them all,
+# timeout is Execute.timeout above unless set here (it is, below). `autograder grade --help-all` lists them all,
 # with their defaults; command-line flags override them.
 # c.TrustedGrader.cell_timeout = 120
 # c.TrustedGrader.notebook_timeout = 300
 # c.TrustedGrader.memory_mb = 2048
 # c.TrustedGrader.jobs = 0          # 0: one sandbox per core
+
+# Hangs cost seconds (issue 16): a graded function's call on one case is stopped after the larger
+# of case_timeout and case_timeout_factor times the reference's own time on it (that test cell
+# scores 0, the other functions are still graded). A cell that hangs at top level costs the cell
+# limit, so the trusted grader's is 10 s, not stock nbgrader's 120: its cells run learner numpy
+# only (demos skip themselves), in milliseconds.
+c.TrustedGrader.cell_timeout = 10
+# c.TrustedGrader.case_timeout = 2.0
+# c.TrustedGrader.case_timeout_factor = 50.0
+# The case inputs and references are cached in .autograder-cache/ (private: hidden answers).
+# c.TrustedGrader.reference_cache = True
+# c.TrustedGrader.cache_dir = ""
 
 # Per-student hidden variants (README, "Per-student hidden variants"): every student's hidden cases
 # get their own seeds and sizes, derived from a secret. The secret lives in a file OUTSIDE this

@@ -75,14 +75,29 @@ def _difference(ex: registry.Exercise, case: dict, expected: Any, got: Any) -> s
     return None
 
 
-def matching_mistakes(ex: registry.Exercise, case: dict, inputs: dict, got: Any) -> list[registry.Mistake]:
-    """The catalogued mistakes whose output equals ``got`` on this case."""
-    found = []
+def mistake_outputs(ex: registry.Exercise, inputs: dict) -> list:
+    """Every catalogued mistake's output on these inputs (``NO_OUTPUT`` where it does not apply)."""
+    outputs = []
     inputs64 = cast_floats(inputs, np.float64)
     for mistake in ex.mistakes:
         try:
-            wrong = mistake.outputs(**copy.deepcopy(inputs64))
+            outputs.append(mistake.outputs(**copy.deepcopy(inputs64)))
         except Exception:      # a mistake may not apply to every shape (e.g. a transpose)
+            outputs.append(NO_OUTPUT)
+    return outputs
+
+
+NO_OUTPUT = object()
+
+
+def matching_mistakes(ex: registry.Exercise, case: dict, inputs: dict, got: Any,
+                      known: list | None = None) -> list[registry.Mistake]:
+    """The catalogued mistakes whose output equals ``got`` on this case; ``known``: their outputs
+    computed beforehand (``mistake_outputs``, e.g. from the grader's reference cache)."""
+    found = []
+    wrongs = known if known is not None and len(known) == len(ex.mistakes) else mistake_outputs(ex, inputs)
+    for mistake, wrong in zip(ex.mistakes, wrongs):
+        if wrong is NO_OUTPUT:
             continue
         if _difference(ex, case, wrong, got) is None:
             found.append(mistake)
@@ -101,19 +116,21 @@ def describe_case(ex: registry.Exercise, case: dict, inputs: dict) -> str:
 
 
 def judge(ex: registry.Exercise, case: dict, inputs: dict, expected: Any, got: Any,
-          called: tuple[str, ...] = (), integration: bool = False, named: list | None = None) -> str | None:
+          called: tuple[str, ...] = (), integration: bool = False, named: list | None = None,
+          known_mistakes: list | None = None) -> str | None:
     """None if ``got`` is right, else the whole message for the learner.
 
     ``called``: the graded functions whose references stood in for the learner's own during the
     call (follow-through marking); ``integration``: the check ran the learner's own functions;
     ``named``: a list that gets the names of the catalogued mistakes ``got`` equals (the trusted
     grader stores them for the class report).
+    ``known_mistakes``: the mistakes' outputs on this case, if computed beforehand.
     """
     problem = _difference(ex, case, expected, got)
     if problem is None:
         return None
     lines = [messages.wrong_on(ex.name, describe_case(ex, case, inputs)), "  " + problem]
-    for mistake in matching_mistakes(ex, case, inputs, got):
+    for mistake in matching_mistakes(ex, case, inputs, got, known_mistakes):
         lines.append(messages.likely_mistake(mistake.name, mistake.hint))
         if named is not None:
             named.append(mistake.name)

@@ -196,3 +196,12 @@ VARIANT_SECRET = ("the grader could not run this student's hidden cases: {why}. 
 
 def variant_secret_unusable(why) -> str:
     return VARIANT_SECRET.format(why=why)
+
+# ---------------------------------------------------------------- issue 16: a call's own time limit
+CASE_TIME_LIMIT = ("`{name}` did not return within {seconds:g} s on {where}. The grader stopped it there "
+                   "(an infinite loop, a sleep, or far more work than the case needs?); this test cell "
+                   "scores 0, your other functions are still graded.")
+
+
+def case_time_limit(name: str, seconds: float, where: str) -> str:
+    return CASE_TIME_LIMIT.format(name=name, seconds=seconds, where=where)

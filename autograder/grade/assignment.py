@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import math
+import time
+
 import nbformat
 import numpy as np
 
@@ -43,6 +46,9 @@ class CaseRef:
     case: dict
     inputs: dict                    # exactly what the learner's function receives
     expected: Any = None            # float64 PyTorch reference (None for "expect" cases)
+    seconds: float = 0.0            # the reference's own time on this case (the case's time limit)
+    mistakes: list | None = None    # the catalogued mistakes' outputs (api.mistake_outputs), when known
+    limit: float | None = None      # seconds the learner's call may take (set_case_limits)
 
 
 @dataclass
@@ -76,6 +82,8 @@ class TrustedAssignment:
         self.answers: dict = {}       # (function, argument digest) -> follow-through answer (grade.stubs)
         self.variant_secret: bytes | None = None    # set: every student gets their own hidden cases
         self._students: dict[str, TrustedAssignment] = {}
+        self.cache_status = "off"    # what the reference cache did (grade.reference_cache.prepare)
+        self.cached_answers = 0       # how many of them the reference cache holds (grade.reference_cache)
 
     # -- loading
     @classmethod
@@ -115,14 +123,25 @@ class TrustedAssignment:
         return cls(assignment, notebooks, f"source {folder}")
 
     # -- references, once per assignment
-    def prepare(self) -> None:
-        """Parse every test cell's declarations, build the case inputs and compute the references."""
+    def prepare(self, known: dict | None = None) -> None:
+        """Parse every test cell's declarations, build the case inputs and compute the references;
+        ``known`` (case key -> CaseRef, from ``grade.reference_cache``) replaces that work."""
         for nb in self.notebooks.values():
             for cell in nb.cells:
                 if cell.is_test:
-                    nb.tests[cell.grade_id] = self._test_cell(nb.name, cell)
+                    nb.tests[cell.grade_id] = self._test_cell(nb.name, cell, known or {})
 
-    def _test_cell(self, notebook: str, cell: TrustedCell) -> TestCell:
+    def case_refs(self) -> list[CaseRef]:
+        return [ref for nb in self.notebooks.values() for test in nb.tests.values()
+                for refs in test.cases for ref in refs]
+
+    def set_case_limits(self, least: float, factor: float) -> None:
+        """Each case's time limit: the larger of ``least`` seconds and ``factor`` times the
+        reference's own time (``least`` 0: no limit per case, only the cell's)."""
+        for ref in self.case_refs():
+            ref.limit = math.ceil(10 * max(least, factor * ref.seconds)) / 10 if least > 0 else None
+
+    def _test_cell(self, notebook: str, cell: TrustedCell, known: dict) -> TestCell:
         test = TestCell(cell.grade_id, float(cell.points))
         try:
             test.declarations = parse(cell.source)
@@ -138,12 +157,17 @@ class TrustedAssignment:
             try:
                 ex = registry.get(decl.exercise)
                 for c, case in enumerate(decl.cases):
+                    key = f"{notebook}/{cell.grade_id}/{d}/{c}"
+                    if key in known and known[key].case == case and known[key].exercise.name == ex.name:
+                        refs.append(known[key])
+                        continue
                     inputs = api.case_inputs(ex, case)
                     expect = case.get("expect")
                     if expect and expect != "ValueError":
                         raise ValueError(f"unsupported expectation {expect!r}")
+                    started = time.perf_counter()
                     expected = None if expect else api.expected_output(ex, case, inputs)
-                    refs.append(CaseRef(f"{notebook}/{cell.grade_id}/{d}/{c}", ex, case, inputs, expected))
+                    refs.append(CaseRef(key, ex, case, inputs, expected, time.perf_counter() - started))
             except Exception as e:
                 test.problem = f"the grader could not prepare {cell.grade_id} ({type(e).__name__}: {e})"
                 return test
@@ -199,7 +223,8 @@ def _varied(test: TestCell, variants: Variants) -> TestCell:
             except Exception as e:
                 return replace(test, cases=[], problem=f"the grader could not prepare {test.grade_id}'s hidden "
                                f"case {case} for {variants.student} ({type(e).__name__}: {e})")
-            mine.append(CaseRef(f"{ref.key}@{variants.student}", ref.exercise, case, inputs, expected))
+            mine.append(CaseRef(f"{ref.key}@{variants.student}", ref.exercise, case, inputs, expected,
+                                seconds=ref.seconds, limit=ref.limit))    # sizes vary by a third at most
         cases.append(mine)
     return replace(test, cases=cases)
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
 from ..sandbox.command import sandbox_command
 from ..sandbox.pool import SandboxPool
+from . import reference_cache
 from .assignment import TrustedAssignment
 from ..course import shown_db_url
 from .gradebook import ensure_students, shared_gradebook_engine
@@ -81,8 +83,10 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
         limits = options.limits(app.config.Execute.get("timeout"))
     secret = options.variant_secret()       # per-student hidden variants; a bad secret file stops here
     with timings.measure("trusted test cells and references (once)"):
-        trusted = _prepare(app.coursedir, assignment, pool)
+        trusted = _prepare(app.coursedir, assignment, pool, options)
     trusted.variant_secret = secret
+    with timings.measure("waiting for the first sandbox"):
+        pool.wait_ready()
     bar = _Progress(console, assignment) if progress else None
     coursedir = app.coursedir
     session = GradingSession(trusted, pool, limits, timings, options.files_bytes,
@@ -105,8 +109,12 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
         with timings.measure("reading scores back"):
             report = read_batch_report(course_dir, assignment, coursedir, trusted, session, submissions, errors,
                                        ungradable)
+        with timings.measure("reference cache: new follow-through answers"):
+            saved = reference_cache.save_answers(trusted, options.cache_path(course_dir))
     finally:
         session.close()
+    report.references = {"cache": trusted.cache_status, "answers saved": saved,
+                         "torch imported": "torch" in sys.modules}
     report.jobs, report.nbgrader_exit_code, report.limits = pool.jobs, exit_code, limits.as_dict()
     report.gradebook = shown_db_url(coursedir.db_url)
     report.timings = _timings(timings, session, pool)
@@ -134,16 +142,17 @@ def _autograde_app(assignment: str, students: list[str] | None, force: bool, log
     return app
 
 
-def _prepare(coursedir, assignment: str, pool: SandboxPool) -> TrustedAssignment:
-    """The trusted copy from the gradebook, its references, and the inputs sent to the pool."""
+def _prepare(coursedir, assignment: str, pool: SandboxPool, options: TrustedGrader) -> TrustedAssignment:
+    """The trusted copy from the gradebook, its references (from the reference cache when it
+    holds them), each case's time limit, and the inputs sent to the pool."""
     try:
         trusted = TrustedAssignment.from_gradebook(coursedir.db_url, coursedir.course_id, assignment)
     except Exception:
         raise GraderError(f"assignment {assignment!r} is not in the gradebook {coursedir.db_url}: "
                           f"run `nbgrader generate_assignment {assignment}` first") from None
-    trusted.prepare()
+    trusted.cache_status = reference_cache.prepare(trusted, options.cache_path(coursedir.root))
+    trusted.set_case_limits(options.case_timeout, options.case_timeout_factor)
     pool.set_inputs(*trusted.sandbox_inputs())
-    pool.wait_ready()
     return trusted
 
 

@@ -43,13 +43,16 @@ class NotebookOutcome:
     sandbox: dict = field(default_factory=dict)
 
 
+# Outputs are built as nbformat nodes directly: ``nbformat.v4.new_output`` validates each one
+# against the schema (a millisecond apiece, hundreds per batch), and nbgrader validates the
+# whole notebook when it writes it anyway.
 def _stream(name: str, text: str):
-    return nbformat.v4.new_output("stream", name=name, text=text)
+    return nbformat.from_dict({"output_type": "stream", "name": name, "text": text})
 
 
 def _error(ename: str, evalue: str, traceback: list[str] | None = None):
     tb = list(traceback) if traceback else [f"{ename}: {evalue}"]
-    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=tb)
+    return nbformat.from_dict({"output_type": "error", "ename": ename, "evalue": evalue, "traceback": tb})
 
 
 def _learner_error(err: dict, note: str | None = None):
@@ -172,6 +175,9 @@ def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict,
     if status == "timeout":
         message = messages.case_timeout(name, limits["cell_timeout"], where)
         return _error("TimeoutError", message), message
+    if status == "case-timeout" and ref.limit:
+        message = messages.case_time_limit(name, ref.limit, where)
+        return _error("TimeoutError", message), message
     if status == "raised":
         err = rec.get("error") if isinstance(rec.get("error"), dict) else {}
         if ref.case.get("expect") == "ValueError" and err.get("is_value_error") is True:
@@ -229,7 +235,8 @@ def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where
         if changed:
             result = messages.modified_inputs(name, changed, where)
         else:
-            result = api.judge(ex, ref.case, ref.inputs, ref.expected, got, called, integration, found)
+            result = api.judge(ex, ref.case, ref.inputs, ref.expected, got, called, integration, found,
+                               ref.mistakes)
     if named is not None:
         named.extend(found)
     if key is not None:

@@ -11,6 +11,7 @@ import nbformat
 from ..checks import messages
 from ..sandbox.command import sandbox_command
 from ..sandbox.pool import SandboxPool
+from . import reference_cache
 from .assignment import TrustedAssignment
 from .options import GraderError, course_config, grader_options
 from .report import CellReport, SingleNotebookReport
@@ -74,7 +75,8 @@ def grade_notebook(notebook: Path, course_dirs: list[Path], flags=None, student:
             trusted = TrustedAssignment.from_source(course_dir, assignment)
             if name not in trusted.notebooks:
                 raise GraderError(f"{assignment} has no notebook named {name}")
-            trusted.prepare()
+            reference_cache.prepare(trusted, options.cache_path(course_dir))
+            trusted.set_case_limits(options.case_timeout, options.case_timeout_factor)
             pool.set_inputs(*trusted.sandbox_inputs())
             pool.wait_ready()
         session = GradingSession(trusted, pool, options.limits(cfg.get("Execute", {}).get("timeout")), timings,
@@ -82,6 +84,7 @@ def grade_notebook(notebook: Path, course_dirs: list[Path], flags=None, student:
         ignore = _course_directory(cfg).ignore
         session.submit(student, name, notebook, working_files(str(course_dir / "source" / assignment), ignore, []))
         outcome = session.outcome(student, name)
+        reference_cache.save_answers(trusted, options.cache_path(course_dir))
     finally:
         pool.close()
     cells = [_cell(cell, outcome, cfg) for cell in trusted.notebooks[name].cells if cell.points is not None]

@@ -64,6 +64,29 @@ class TrustedGrader(Configurable):
         except VariantError as e:
             raise GraderError(str(e)) from None
 
+    # issue 16: a cheap start and hangs that cost seconds
+    case_timeout = Float(2.0, help=(
+        "Seconds a graded function's call on one case may take at least; the limit of a case is "
+        "the larger of this and case_timeout_factor times the reference's own time on it (its "
+        "cell then scores 0, the other functions are still graded). 0: no limit per case, only "
+        "the cell's")).tag(config=True)
+    case_timeout_factor = Float(50.0, help=(
+        "How many times the reference's own time on a case the learner's call may take, when "
+        "that is more than case_timeout")).tag(config=True)
+    reference_cache = Bool(True, help=(
+        "Keep the case inputs and PyTorch references on disk, so that a repeat run computes "
+        "nothing and imports no torch (invalidated when the test cells, the exercise modules or "
+        "the numpy and torch versions change)")).tag(config=True)
+    cache_dir = Unicode("", help=(
+        "Where the reference cache lives (relative paths: to the course directory). Default: "
+        "the course directory's .autograder-cache/ (it holds hidden cases' answers: keep it "
+        "private)")).tag(config=True)
+
+    def cache_path(self, course_dir: Path) -> Path | None:
+        if not self.reference_cache:
+            return None
+        return Path(course_dir) / (self.cache_dir or ".autograder-cache")
+
     def effective_jobs(self) -> int:
         return self.jobs or os.cpu_count() or 1
 
@@ -74,7 +97,8 @@ class TrustedGrader(Configurable):
         cell = self.cell_timeout or execute_timeout or Execute.timeout.default_value
         return Limits(cell_timeout=float(cell), notebook_timeout=self.notebook_timeout, memory_mb=self.memory_mb,
                       file_mb=self.file_mb, output_bytes=self.output_bytes, stream_chars=self.stream_chars,
-                      require_seccomp=self.require_sandbox, stub_calls=self.stub_calls, stub_bytes=self.stub_bytes)
+                      require_seccomp=self.require_sandbox, stub_calls=self.stub_calls, stub_bytes=self.stub_bytes,
+                      case_timeout=self.case_timeout, case_timeout_factor=self.case_timeout_factor)
 
 
 # command-line flag -> TrustedGrader trait it overrides

@@ -132,6 +132,7 @@ def _test_step(trusted: TrustedNotebook, grade_id: str) -> dict:
             stubs = [] if decl.integration or not refs else \
                 [[e.name, len(e.args)] for e in lendable(refs[0].exercise)]
             calls.append({"function": decl.function, "exercise": decl.exercise, "integration": decl.integration,
-                          "stubs": stubs, "cases": [{"input": r.key, "expect": r.case.get("expect")} for r in refs]})
+                          "stubs": stubs, "cases": [{"input": r.key, "expect": r.case.get("expect"), "limit": r.limit}
+                                    for r in refs]})
     return {"kind": "test", "grade_id": grade_id, "calls": calls}
 

@@ -56,6 +56,7 @@ class BatchReport:
     limits: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     sandbox_prewarm: list = field(default_factory=list)
+    references: dict = field(default_factory=dict)   # the reference cache; whether torch was imported
 
     def to_dict(self) -> dict:
         return asdict(self)

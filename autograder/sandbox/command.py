@@ -53,6 +53,8 @@ class Limits:
     require_seccomp: bool = False
     stub_calls: int = 20_000        # follow-through calls answered per notebook (by the parent)
     stub_bytes: int = 16 << 20      # arguments of one follow-through call
+    case_timeout: float = 2.0       # seconds a call on one case may take at least (0: none; per case: the plan)
+    case_timeout_factor: float = 50.0    # ... or this many times the reference's own time
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -584,6 +584,7 @@ class Child:
         self.answer_fd, self.requests, self.answered = answer_fd, 0, []
         self.limits = job["limits"]
         self.cell_timeout = float(self.limits["cell_timeout"])
+        self.cell_deadline, self.case_limited = 0.0, False     # the test cell's end; a case's own limit runs
         self.stream_cap = int(self.limits["stream_chars"])
         resume = job.get("resume") or {}
         self.skip = set(resume.get("skip", []))            # steps that crashed the process before
@@ -601,6 +602,32 @@ class Child:
 
     def _timer(self, seconds: float) -> None:
         signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001) if seconds else 0)
+
+    def _case_timer(self, case: dict) -> None:
+        """Arm the timer for one call: the case's own limit, or what is left of the cell's if
+        that is less; ``self.case_limited`` says which one a CellTimeout stands for."""
+        left = self.cell_deadline - time.monotonic()
+        limit = case.get("limit")
+        self.case_limited = isinstance(limit, (int, float)) and 0 < limit < left
+        self._timer(limit if self.case_limited else max(left, 0.001))
+
+    def _cell_timer(self) -> None:
+        self.case_limited = False
+        self._timer(max(self.cell_deadline - time.monotonic(), 0.001))
+
+    def _pause_case(self) -> float | None:
+        """While a stub waits for the parent, only the cell's limit runs: the learner's case is
+        not charged for the parent's time. Returns the case's time left (None: no case limit)."""
+        if not self.case_limited:
+            return None
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        self._cell_timer()
+        return left
+
+    def _resume_case(self, left: float) -> None:
+        if 0 < left < self.cell_deadline - time.monotonic():
+            self.case_limited = True
+            self._timer(left)
 
     def run(self) -> None:
         def on_alarm(signum, frame):
@@ -641,13 +668,13 @@ class Child:
                        "stderr": err.text(), "error": error, "seconds": time.perf_counter() - started})
 
     def run_test(self, index: int, step: dict) -> None:
-        np = self.np
         blobs = Blobs()
         calls: list = []
         started = time.perf_counter()
         saved = sys.stdout, sys.stderr
         timed_out = False
-        self._timer(self.cell_timeout)
+        self.cell_deadline = time.monotonic() + self.cell_timeout
+        self._cell_timer()
         try:
             for d, decl in enumerate(step["calls"]):
                 fn = self.ns.get(decl["function"], _MISSING)
@@ -660,31 +687,11 @@ class Child:
                     break
                 stop = False
                 for c, case in enumerate(decl["cases"]):
-                    args = [build(a, self.inputs["arrays"]) for a in self.inputs["calls"][case["input"]]]
-                    out, err = _Capture(self.stream_cap), _Capture(self.stream_cap)
-                    record = {"decl": d, "case": c}
-                    self.send({"type": "case", "step": index, "decl": d, "case": c})
-                    lent = self._lend(fn, decl, [index, d, c])
-                    sys.stdout, sys.stderr = out, err
-                    try:
-                        got = fn(*args)
-                        record["status"] = "returned"
-                        record["value"] = _safe_encode(got, blobs, np)
-                        record["after"] = _safe_encode(args, blobs, np)
-                    except CellTimeout:
-                        record["status"] = "timeout"
-                        stop = timed_out = True
-                    except BaseException as e:
-                        record["status"] = "raised"
-                        record["error"] = _exception(e)
-                        if not (case.get("expect") == "ValueError" and record["error"]["is_value_error"]):
-                            stop = True
-                    finally:
-                        sys.stdout, sys.stderr = saved
-                        self.ns.update(lent)
-                    record["stdout"], record["stderr"] = out.text(), err.text()
-                    record["lent"], self.answered = self.answered, []
+                    record = self._run_case(fn, decl, case, [index, d, c], blobs)
                     calls.append(record)
+                    timed_out = timed_out or record["status"] == "timeout"
+                    stop = record["status"] in ("timeout", "case-timeout") or (record["status"] == "raised" and not (
+                        case.get("expect") == "ValueError" and record["error"]["is_value_error"]))
                     if stop:
                         break
                 if stop:
@@ -699,6 +706,36 @@ class Child:
                    "timed_out": timed_out, "arrays": blobs.index, "seconds": time.perf_counter() - started},
                   blobs.payload())
 
+
+    def _run_case(self, fn, decl: dict, case: dict, where: list, blobs: Blobs) -> dict:
+        """Call the learner's function on one case, within the case's own time limit."""
+        index, d, c = where
+        args = [build(a, self.inputs["arrays"]) for a in self.inputs["calls"][case["input"]]]
+        out, err = _Capture(self.stream_cap), _Capture(self.stream_cap)
+        record = {"decl": d, "case": c}
+        self.send({"type": "case", "step": index, "decl": d, "case": c})
+        lent = self._lend(fn, decl, where)
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = out, err
+        try:
+            self._case_timer(case)
+            got = fn(*args)
+            self._cell_timer()
+            record["status"] = "returned"
+            record["value"] = _safe_encode(got, blobs, self.np)
+            record["after"] = _safe_encode(args, blobs, self.np)
+        except CellTimeout:          # the case's own limit, or the cell's: the cell stops here
+            record["status"] = "case-timeout" if self.case_limited else "timeout"
+            self._cell_timer()
+        except BaseException as e:
+            record["status"] = "raised"
+            record["error"] = _exception(e)
+        finally:
+            sys.stdout, sys.stderr = saved
+            self.ns.update(lent)
+        record["stdout"], record["stderr"] = out.text(), err.text()
+        record["lent"], self.answered = self.answered, []
+        return record
 
     # -- follow-through stubs
     def _lend(self, fn, decl: dict, where: list) -> dict:
@@ -726,11 +763,17 @@ class Child:
             rid = child.requests
             child.send({"type": "request", "id": rid, "name": name, "for": where, "exercise": exercise,
                         "args": desc, "arrays": blobs.index}, blobs.payload())
-            while True:                                 # the cell's time limit still runs
-                header, payload = read_frame(child.answer_fd)
-                stale = header.get("id")
-                if not (type(stale) is int and stale < rid):   # an answer to a call the time limit cut off
-                    return child._answer(name, rid, header, payload)
+            paused = child._pause_case()
+            try:
+                while True:                             # the cell's time limit still runs
+                    header, payload = read_frame(child.answer_fd)
+                    stale = header.get("id")
+                    if not (type(stale) is int and stale < rid):   # an answer to a call the time limit cut off
+                        break
+            finally:
+                if paused is not None:
+                    child._resume_case(paused)
+            return child._answer(name, rid, header, payload)
 
         stub.__name__ = stub.__qualname__ = name
         return stub

@@ -6,6 +6,8 @@ import shutil
 
 import pytest
 
+from traitlets.config import Config
+
 from autograder.course import ROOT
 from autograder.grade.options import GraderError, TrustedGrader, course_config, grader_options, help_all
 
@@ -29,9 +31,13 @@ def test_defaults_then_course_config_then_flags(tmp_path):
     assert options.effective_jobs() == 1
 
 
-def test_this_course_uses_nbgraders_execute_timeout():
+def test_this_course_gives_the_trusted_grader_its_own_cell_limit():
+    """Stock nbgrader keeps 120 s a cell; a hanging top-level cell costs the trusted grader 10 s
+    (issue 16), and a call on one case at least 2 s."""
     cfg = course_config(ROOT)
-    assert grader_options(cfg).limits(cfg.Execute.timeout).cell_timeout == cfg.Execute.timeout == 120
+    limits = grader_options(cfg).limits(cfg.Execute.timeout)
+    assert (cfg.Execute.timeout, limits.cell_timeout, limits.case_timeout) == (120, 10, 2.0)
+    assert grader_options(Config()).limits(77).cell_timeout == 77      # unset: nbgrader's Execute.timeout
 
 
 def test_a_broken_config_is_an_error_not_an_empty_config(tmp_path):

@@ -7,11 +7,12 @@ get it as an instance attribute, when the converter constructs them.
 """
 from __future__ import annotations
 
-from nbgrader.preprocessors import CheckCellMetadata, Execute, OverwriteCells, SaveAutoGrades
+from nbgrader.preprocessors import CheckCellMetadata, Execute, OverwriteCells, OverwriteKernelspec, SaveAutoGrades
 from traitlets.utils.importstring import import_item
 
 from .check_cell_metadata import FastCheckCellMetadata
 from .overwrite_cells import FixedOverwriteCells
+from .overwrite_kernelspec import CachedOverwriteKernelspec
 from .save_grades import BatchedSaveAutoGrades
 from .trusted_execute import TrustedExecute
 
@@ -21,8 +22,9 @@ STEPS = {
     CheckCellMetadata: FastCheckCellMetadata,    # the schema compiled once
     OverwriteCells: FixedOverwriteCells,         # no KeyErrors; source cells read once
     SaveAutoGrades: BatchedSaveAutoGrades,       # one query and one commit per notebook
+    OverwriteKernelspec: CachedOverwriteKernelspec,   # the source kernelspec read once per batch
 }
-SESSION_STEPS = (TrustedExecute, FixedOverwriteCells)
+SESSION_STEPS = (TrustedExecute, FixedOverwriteCells, CachedOverwriteKernelspec)
 
 
 def ours(step) -> type:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nbgrader.preprocessors.saveautogrades as m_save
 from nbgrader import utils
+from nbgrader.api import BaseCell, Comment, Grade
 from nbgrader.preprocessors import SaveAutoGrades
 
 from .. import verdicts
@@ -21,8 +22,8 @@ class BatchedSaveAutoGrades(SaveAutoGrades):
         self.gradebook = m_save.Gradebook(self.db_url)
         with self.gradebook:
             sub = self.gradebook.find_submission_notebook(self.notebook_id, self.assignment_id, self.student_id)
-            self._grades = {g.cell.name: g for g in sub.grades}
-            self._comments = {c.cell.name: c for c in sub.comments}
+            self._grades = _by_cell_name(self.gradebook.db, Grade, sub.id)
+            self._comments = _by_cell_name(self.gradebook.db, Comment, sub.id)
             self._scores: dict = {}
             nb, resources = super(SaveAutoGrades, self).preprocess(nb, resources)
             outcome = resources.get("autograder_outcome")
@@ -50,3 +51,11 @@ class BatchedSaveAutoGrades(SaveAutoGrades):
             comment.auto_comment = "No response."
         else:
             comment.auto_comment = None
+
+
+def _by_cell_name(db, model, notebook_id: str) -> dict:
+    """The notebook's grade (or comment) rows by cell name, in one query: reading ``row.cell.name``
+    row by row lazy-loads each cell with a query of its own (issue 16)."""
+    rows = db.query(model, BaseCell.name).join(BaseCell, model.cell_id == BaseCell.id) \
+        .filter(model.notebook_id == notebook_id)
+    return {name: row for row, name in rows}
