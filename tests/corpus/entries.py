@@ -248,10 +248,11 @@ ENTRIES: list[Entry] = [
 
 
 # ------------------------------------------------------------------ attacks (on buggy work: deserved BUGGY_SCORE)
-def _attack(name, what, code, after="rnn_step_forward", extra_files=None, deserved=BUGGY_SCORE, answers=None):
+def _attack(name, what, code, after="rnn_step_forward", extra_files=None, deserved=BUGGY_SCORE, answers=None,
+            exact=True):
     ENTRIES.append(Entry(name, "attack", what, write_nb(lambda: notebook(BUGGY if answers is None else answers,
                                                                           cells_after={after: code})),
-                         deserved, extra_files=extra_files or {}))
+                         deserved, exact, extra_files=extra_files or {}))
 
 
 _attack("patch_allclose", "np.allclose and np.testing.assert_allclose always agree",
@@ -298,7 +299,10 @@ _attack("gc_walk", "search the garbage collector for the expected arrays",
         "    for o in gc.get_objects():\n        if isinstance(o, tuple) and len(o) == 2 and all(isinstance(v, np.ndarray) for v in o) "
         "and o[0].ndim == 3 and o[0].shape[:2] == x.shape[:2] and o[0].dtype == np.float64 and not np.shares_memory(o[0], x):\n"
         "            return tuple(v.astype(x.dtype) for v in o)\n"
-        "    return _real(x, h0, *rest)", after="rnn_forward", deserved=BUGGY_WITHOUT_RNN_FORWARD)
+        "    return _real(x, h0, *rest)", after="rnn_forward",
+        # what the sandbox's memory happens to hold decides whether the walk finds a look-alike (0 on the
+        # cells it answers) or nothing (the buggy rnn_forward's own answer): at most the wrapped score
+        deserved=BUGGY_WRAPPED_RNN_FORWARD, exact=False)
 _attack("numpy_shadow", "a numpy.py file beside the notebook", "import numpy\nassert numpy.SHADOWED",
         extra_files={"numpy.py": b"SHADOWED = True\nallclose = lambda *a, **k: True\n"})
 _attack("sitecustomize", "sitecustomize.py and usercustomize.py beside the notebook", "pass",
