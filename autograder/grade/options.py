@@ -42,6 +42,17 @@ class TrustedGrader(Configurable):
     stub_bytes = Integer(16 << 20, help="Bytes of arguments one follow-through call may send").tag(config=True)
     require_sandbox = Bool(False, help="Refuse to run learner code without bubblewrap").tag(config=True)
 
+    # the intake (issue 18): what of a submission folder the grader copies at all
+    intake_mb = Integer(256, help=(
+        "Megabytes of a submission folder the grader copies (sizes are read before any byte); a file "
+        "beyond this is left out and the report says so")).tag(config=True)
+    intake_entries = Integer(500, help="Files and folders of a submission folder the grader copies").tag(config=True)
+    intake_depth = Integer(16, help="Folders deep the grader copies a submission folder").tag(config=True)
+
+    def intake_caps(self):
+        from .intake import Caps
+        return Caps(total_bytes=self.intake_mb << 20, entries=self.intake_entries, depth=self.intake_depth)
+
     def effective_jobs(self) -> int:
         return self.jobs or os.cpu_count() or 1
 
