@@ -5,6 +5,8 @@ nbgrader's own converter (``converter.TrustedAutograde``) does the bookkeeping; 
     1. TrustedAssignment.from_gradebook   the test cells nbgrader itself restores
     2. SandboxPool                         warm sandboxes start (in parallel with 3)
     3. TrustedAssignment.prepare           case inputs and PyTorch references, once
+    3b. intake.take_in_all                 every submission copied as plain data into a private
+                                           working area, which nbgrader then reads as submitted/
     4. GradingSession.submit               every pending submission's learner code goes to the pool
     5. TrustedAutograde.start              nbgrader's sanitize and autograde steps, with
                                            TrustedExecute waiting for 4 and judging
