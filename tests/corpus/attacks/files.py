@@ -6,6 +6,7 @@ left out with its reason; the honest work beside it keeps every point.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import stat
@@ -62,7 +63,8 @@ def _fifo_notebook(a):
 
 def _socket(path: Path, course: Path):
     s = socket.socket(socket.AF_UNIX)
-    s.bind(str(path / "pipe.sock"))
+    with contextlib.chdir(path):             # a relative name: a socket's path is limited to 107 bytes
+        s.bind("pipe.sock")
     s.close()
 
 
