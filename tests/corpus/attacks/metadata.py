@@ -23,10 +23,6 @@ def _first_test(nb):
     return test_cells(nb)[0]
 
 
-def _cell(nb, gid):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
-
-
 def _tampered(a, change):
     """Honest work with ``change(nb)`` applied, written as plain JSON (nbformat would refuse some)."""
     def build(course: Path, student: str):
