@@ -164,10 +164,15 @@ def markdown(stock: dict, ours: dict) -> str:
 
 
 # ------------------------------------------------------------------ issue 18's attacks
+BUILT: Path | None = None       # --built: a course built before (read only), instead of building one
+
+
 def built_course(workdir: Path) -> Path:
     """Every assignment built with real nbgrader commands, as the tests' built_course fixture."""
     from autograder.authoring.build import build
     from conftest import ASSIGNMENTS, copy_course
+    if BUILT is not None:
+        return BUILT
     course = workdir / "built"
     build(ASSIGNMENTS, copy_course(course), quiet=True)
     return course
@@ -313,7 +318,10 @@ def main() -> int:
     parser.add_argument("--ours-json", type=Path)
     parser.add_argument("--attacks", action="store_true", help="issue 18's attacks instead of the ps1 corpus")
     parser.add_argument("--attacks-markdown", type=Path, help="write the attack tables from --stock-json and --ours-json")
+    parser.add_argument("--built", type=Path, help="with --attacks: a course built before with every assignment")
     args = parser.parse_args()
+    global BUILT
+    BUILT = args.built
     if args.attacks_markdown:
         table = attacks_markdown(json.loads(args.stock_json.read_text()), json.loads(args.ours_json.read_text()))
         args.attacks_markdown.write_text(table)

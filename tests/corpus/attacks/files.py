@@ -127,7 +127,7 @@ ATTACKS = [
            _beside_honest(A4, _hard_link_config), full(A4), reason="hard link"),
     Attack("fifo_notebook", 1, A5, "the notebook is a fifo (a reader waits forever)", _fifo_notebook(A5), 0,
            reason="fifo"),
-    Attack("fifo_beside", 1, A5, "a fifo beside honest work", _beside_honest(A5, _fifo), full(A5), reason="fifo"),
+    Attack("fifo_beside", 1, A7, "a fifo beside honest work", _beside_honest(A7, _fifo), full(A7), reason="fifo"),
     Attack("socket_beside", 1, A1, "a unix socket beside honest work", _beside_honest(A1, _socket), full(A1),
            reason="socket"),
     Attack("link_to_dev_zero", 1, A6, "a symbolic link to /dev/zero (endless bytes)",

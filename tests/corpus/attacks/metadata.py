@@ -90,7 +90,7 @@ ATTACKS = [
            _set("schema_version", 99), _void(A2)),
     _entry("schema_version_text", A3, "schema_version as the string '3'", _set("schema_version", "3"), _void(A3)),
     _entry("points_text", A4, "points as the string '100'", _set("points", "100"), _void(A4)),
-    _entry("points_nan", A5, "points NaN", _set("points", float("nan")), _void(A5)),
+    _entry("points_nan", A6, "points NaN", _set("points", float("nan")), _void(A6)),
     _entry("points_negative", A6, "points -50", _set("points", -50), _void(A6)),
     _entry("points_huge", A7, "points 1e300 (valid by the schema: the gradebook's points count)",
            _set("points", 1e300), full(A7), reason=None),
