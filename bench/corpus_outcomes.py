@@ -214,7 +214,7 @@ def run_attacks_ours(names: list[str], workdir: Path) -> dict:
         env = grader_env(home)
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", assignment, "--jobs", "2",
-                                 "--timeout", "20", "--quiet", "--json", str(course / "ours.json")], cwd=course,
+                                 "--timeout", "60", "--quiet", "--json", str(course / "ours.json")], cwd=course,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         peak = _peak_rss_mb(proc)
         seconds = time.perf_counter() - start
@@ -234,8 +234,9 @@ def run_attacks_ours(names: list[str], workdir: Path) -> dict:
     return {"attacks": results, "batches": batches}
 
 
-def run_attacks_stock(names: list[str], workdir: Path) -> dict:
-    """Each attack in a course of its own beside the witness, with stock `nbgrader autograde`."""
+def run_attacks_stock(names: list[str], workdir: Path, out: Path | None = None) -> dict:
+    """Each attack in a course of its own beside the witness, with stock `nbgrader autograde`;
+    the results so far are written to ``out`` after each entry (a long run can be stopped)."""
     built = built_course(workdir)
     results = {}
     for attack in [a for a in all_attacks() if not names or a.name in names]:
@@ -262,6 +263,8 @@ def run_attacks_stock(names: list[str], workdir: Path) -> dict:
         print(f"{attack.name:30s} deserved {attack.deserved:5g}  stock {score!s:>6}  witness {wscore!s:>5}  "
               f"exit {proc.returncode:4d}  {seconds:6.1f} s  leaks {len(results[attack.name]['leaks'])}", flush=True)
         shutil.rmtree(workdir / attack.name, ignore_errors=True)
+        if out:
+            out.write_text(json.dumps({"attacks": results}, indent=1))
     return {"attacks": results}
 
 
@@ -328,7 +331,8 @@ def main() -> int:
         return 0
     if args.attacks:
         with tempfile.TemporaryDirectory(prefix="attacks-") as tmp:
-            results = (run_attacks_stock if args.stock else run_attacks_ours)(args.only, Path(tmp))
+            results = (run_attacks_stock(args.only, Path(tmp), args.json) if args.stock
+                       else run_attacks_ours(args.only, Path(tmp)))
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
         return 0
