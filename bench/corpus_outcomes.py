@@ -296,7 +296,9 @@ def attacks_markdown(stock: dict, ours: dict) -> str:
                 "|---|---|---|---|---|---|---|---|"]
         for a in attacks:
             s, o = s_all.get(a.name, {}), o_all.get(a.name, {})
-            leak = f"{len(o.get('leaks', [])) if o else '-'} / {len(s.get('leaks', [])) if s else '-'}"
+            kinds = sorted({l.rsplit(": ", 1)[-1] for l in s.get("leaks", [])})
+            leak = (f"{len(o.get('leaks', [])) if o else '-'} / {len(s.get('leaks', [])) if s else '-'}"
+                    + (f" ({', '.join(kinds)})" if kinds else ""))
             secs = f"{s['seconds']:g} s" if s else "-"
             out.append(f"| `{a.name}` | {a.assignment} | {a.what} | {a.deserved:g} | {shown(o, a, 'ours')} | "
                        f"{shown(s, a, 'stock')} | {leak} | {secs} |")
