@@ -7,7 +7,8 @@ DEMO_TAG = "demo"     # training runs and figures: never run while grading
 
 
 def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}        # not a mapping: an ordinary cell, never a crash
 
 
 def grade_id(cell) -> str | None:

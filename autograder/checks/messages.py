@@ -55,6 +55,28 @@ UNREADABLE_RESULT = "the grader could not read the result of {name} on {where}"
 UNREADABLE_VALUE = "{name} returned something the grader could not read on {where} ({why})."
 PASSED_BUT_STDERR = "the checks passed, but your code wrote to stderr during them (nbgrader gives 0)"
 
+# ---------------------------------------------------------------- the intake (issue 18): what a submission held
+REFUSED_FILE = "{name} was left out: {why}"
+REFUSED_LINK = "it is a symbolic link (submit the file or folder itself)"
+REFUSED_HARD_LINK = "it is a hard link to a file elsewhere (submit a copy)"
+REFUSED_SPECIAL = "it is a {kind}, not a file"
+REFUSED_SIZE = "it is {mb:.0f} MB; the grader takes at most {limit:.0f} MB per submission"
+REFUSED_NAME = "its name holds control characters or undecodable bytes"
+REFUSED_DEPTH = "it is nested more than {depth} folders deep"
+REFUSED_COUNT = "the submission holds more than {count} files and folders"
+REFUSED_CHANGED = "it changed while the grader read it"
+FOLDER_REFUSED = "the submission folder {name} is not a plain folder: {why}"
+MAPPED_NAME = ("the folder name {name} is not a safe student id (letters, digits and . _ @ + - only, "
+               "at most 64, starting with a letter or digit): graded as {student}")
+BAD_TIMESTAMP = "timestamp.txt does not hold a time nbgrader can read"
+INVALID_NOTEBOOK = "{name} is not a valid notebook ({why}): re-save it in Jupyter"
+INVALID_METADATA = ("the nbgrader metadata of cell {cell} is invalid ({why}), so this test cell scores 0; "
+                    "do not edit nbgrader's cell metadata")
+INVALID_METADATA_NOTE = "{notebook}: the nbgrader metadata of cell {cell} is invalid ({why}): {then}"
+METADATA_RESTORED = "restored from the assignment"
+METADATA_VOIDED = "restored from the assignment; this test cell scores 0"
+METADATA_DROPPED = "graded as an ordinary cell"
+
 # ---------------------------------------------------------------- why a check never ran
 NEVER_RAN = ", so this check never ran"
 NOTEBOOK_TIMEOUT = "the notebook did not finish within {seconds:g} s"

@@ -5,6 +5,8 @@ nbgrader's own converter (``converter.TrustedAutograde``) does the bookkeeping; 
     1. TrustedAssignment.from_gradebook   the test cells nbgrader itself restores
     2. SandboxPool                         warm sandboxes start (in parallel with 3)
     3. TrustedAssignment.prepare           case inputs and PyTorch references, once
+    3b. intake.take_in_all                 every submission copied as plain data into a private
+                                           working area, which nbgrader then reads as submitted/
     4. GradingSession.submit               every pending submission's learner code goes to the pool
     5. TrustedAutograde.start              nbgrader's sanitize and autograde steps, with
                                            TrustedExecute waiting for 4 and judging
@@ -20,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,11 +34,12 @@ from . import reference_cache
 from .assignment import TrustedAssignment
 from ..course import shown_db_url
 from .gradebook import ensure_students, shared_gradebook_engine
+from .intake import take_in_all
 from .options import GraderError, TrustedGrader, course_config, grader_options
 from . import verdicts
 from .report import BatchReport
 from .session import GradingSession, Timings
-from .submissions import (pending_submissions, read_batch_report, record_ungradable, submitted_students,
+from .submissions import (pending_submissions, read_batch_report, record_ungradable,
                           working_files)
 
 
@@ -77,7 +82,6 @@ def _chdir(path: Path):
 
 def _grade_batch(course_dir, assignment, options, students, force, log_level, progress, console, timings,
                  pool) -> BatchReport:
-    from .converter import TrustedAutograde
     with timings.measure("start-up (imports, nbgrader configuration)"):
         app = _autograde_app(assignment, students, force, log_level)
         limits = options.limits(app.config.Execute.get("timeout"))
@@ -85,15 +89,47 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
     with timings.measure("trusted test cells and references (once)"):
         trusted = _prepare(app.coursedir, assignment, pool, options)
     trusted.variant_secret = secret
-    with timings.measure("waiting for the first sandbox"):
-        pool.wait_ready()
-    bar = _Progress(console, assignment) if progress else None
+    work = Path(tempfile.mkdtemp(prefix="autograder-intake-"))      # private (0700), removed below
+    try:
+        with timings.measure("intake (submissions copied as plain data)"):
+            intake = _take_in(app, assignment, trusted, options, students, work)
+        with timings.measure("waiting for the first sandbox"):
+            pool.wait_ready()
+        bar = _Progress(console, assignment) if progress else None
+        return _grade_taken_in(course_dir, assignment, options, limits, bar, timings, pool, app, trusted, intake)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _take_in(app, assignment: str, trusted, options, students: list[str] | None, work: Path) -> dict:
+    """Every submission copied into ``work`` (``intake``), which nbgrader then reads as its
+    submitted directory; several chosen students become an exclusion list of safe ids."""
+    coursedir = app.coursedir
+    submitted = Path(coursedir.root) / coursedir.submitted_directory
+    wanted = set(students) if students else None
+    taken = {s.student: s for s in take_in_all(submitted, work, assignment, trusted, options.intake_caps(), wanted)}
+    coursedir.submitted_directory = str(work)
+    if students and len(students) > 1:
+        excluded = [s for s in taken if s not in students]
+        if coursedir.student_id_exclude:
+            excluded += coursedir.student_id_exclude.split(",")
+        coursedir.student_id_exclude = ",".join(excluded)
+    return taken
+
+
+def _grade_taken_in(course_dir, assignment, options, limits, bar, timings, pool, app, trusted,
+                    intake: dict) -> BatchReport:
+    """Steps 4 to 6 of the pipeline on the intake's working copies."""
+    from .converter import TrustedAutograde
     coursedir = app.coursedir
     session = GradingSession(trusted, pool, limits, timings, options.files_bytes,
                              on_outcome=bar.advance if bar else None,
                              locate=lambda student, notebook: Path(coursedir.format_path(
                                  coursedir.submitted_directory, student, assignment)) / f"{notebook}.ipynb")
     converter = TrustedAutograde(coursedir=coursedir, parent=app, session=session)
+    for sub in intake.values():
+        session.notes.setdefault(sub.student, []).extend(sub.notes)
+        session.voided.update({(sub.student, nb): v for nb, v in sub.voided.items()})
     try:
         submissions = pending_submissions(converter, assignment)
         if bar:
@@ -102,7 +138,7 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
             with timings.measure("student rows"):
                 ensure_students(coursedir.db_url, coursedir.course_id, [s for s, _ in submissions])
         with timings.measure("reading submissions"):
-            ungradable = _submit_all(session, app, submissions, assignment)
+            ungradable = _submit_all(session, app, submissions, assignment, intake)
         verdicts.prepare_table(coursedir.db_url)       # the class report's table, before any grades
         with timings.measure("nbgrader converter (incl. waiting and judging)"):
             exit_code, errors = _convert(app, converter, submissions, ungradable, assignment, bar)
@@ -133,12 +169,6 @@ def _autograde_app(assignment: str, students: list[str] | None, force: bool, log
         argv.append(f"--student={chosen[0]}")
     app.initialize(argv)
     app.coursedir.assignment_id = assignment
-    if len(chosen) > 1:
-        coursedir = app.coursedir
-        excluded = [s for s in submitted_students(coursedir, assignment, "*") if s not in chosen]
-        if coursedir.student_id_exclude:
-            excluded += coursedir.student_id_exclude.split(",")
-        coursedir.student_id_exclude = ",".join(excluded)
     return app
 
 
@@ -156,9 +186,11 @@ def _prepare(coursedir, assignment: str, pool: SandboxPool, options: TrustedGrad
     return trusted
 
 
-def _submit_all(session: GradingSession, app, submissions: list, assignment: str) -> dict[str, list[str]]:
+def _submit_all(session: GradingSession, app, submissions: list, assignment: str,
+                intake: dict | None = None) -> dict[str, list[str]]:
     """Send every pending submission to the pool; return the students nbgrader cannot grade
-    (no notebook, only renamed ones, unreadable files), with why, and exclude them from nbgrader."""
+    (refused by the intake, no notebook, only renamed ones, unreadable files), with why, and
+    exclude them from nbgrader."""
     coursedir, trusted = app.coursedir, session.trusted
     exclude_overwriting = app.config.Autograde.get("exclude_overwriting", {}).get(assignment, [])
     source_files = working_files(coursedir.format_path(coursedir.source_directory, ".", assignment),
@@ -166,12 +198,17 @@ def _submit_all(session: GradingSession, app, submissions: list, assignment: str
     ungradable: dict[str, list[str]] = {}
     for student, folder in submissions:
         folder = Path(folder)
+        if intake and student in intake and intake[student].refused:
+            ungradable[student] = list(intake[student].refused)
+            continue
         present = sorted(p.name for p in folder.glob("*.ipynb"))
         if not any(f"{n}.ipynb" in present for n in trusted.notebooks):
             missing = ", ".join(f"{n}.ipynb is missing" for n in trusted.notebooks)
             ungradable[student] = [f"no notebook was submitted: {missing}" if not present else
                                    f"{missing}; found {', '.join(present)} instead: notebooks must keep "
                                    "their names"]
+            if intake and student in intake:            # why the intake left a notebook out, if it did
+                ungradable[student] += [n for n in intake[student].notes if ".ipynb" in n]
             continue
         files = working_files(str(folder), coursedir.ignore, []) + source_files
         for name in trusted.notebooks:

@@ -37,6 +37,15 @@ class TrustedAutograde(Autograde):
         for step in steps.compose(chosen, autograde=not self._sanitizing):
             self.exporter.register_preprocessor(steps.construct(step, self.exporter, self.session))
 
+    def convert_single_notebook(self, notebook_filename: str) -> None:
+        """nbgrader's, with its errors that stop a whole batch in stock nbgrader (a cell's metadata
+        schema too old or too new) made this submission's error, as its other errors are."""
+        from nbgrader.nbgraderformat.common import SchemaMismatchError
+        try:
+            super().convert_single_notebook(notebook_filename)
+        except SchemaMismatchError as e:
+            raise RuntimeError(f"invalid nbgrader metadata in {os.path.basename(notebook_filename)}: {e}") from None
+
     def init_destination(self, assignment_id: str, student_id: str) -> bool:
         """nbgrader's rule (skip what is in autograded/ unless --force or submitted again since),
         and one more: a submission whose grading a killed run left unfinished is graded afresh."""

@@ -87,6 +87,17 @@ class TrustedGrader(Configurable):
             return None
         return Path(course_dir) / (self.cache_dir or ".autograder-cache")
 
+    # the intake (issue 18): what of a submission folder the grader copies at all
+    intake_mb = Integer(256, help=(
+        "Megabytes of a submission folder the grader copies (sizes are read before any byte); a file "
+        "beyond this is left out and the report says so")).tag(config=True)
+    intake_entries = Integer(500, help="Files and folders of a submission folder the grader copies").tag(config=True)
+    intake_depth = Integer(16, help="Folders deep the grader copies a submission folder").tag(config=True)
+
+    def intake_caps(self):
+        from .intake import Caps
+        return Caps(total_bytes=self.intake_mb << 20, entries=self.intake_entries, depth=self.intake_depth)
+
     def effective_jobs(self) -> int:
         return self.jobs or os.cpu_count() or 1
 

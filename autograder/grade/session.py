@@ -54,6 +54,7 @@ class GradingSession:
         self.outcomes: dict[tuple[str, str], NotebookOutcome] = {}
         self.problems: dict[tuple[str, str], str] = {}
         self.notes: dict[str, list[str]] = {}       # student -> files left out of their notebooks' folder
+        self.voided: dict[tuple[str, str], dict[str, str]] = {}   # (student, notebook) -> test grade_id -> why
         self.cache: dict = {}                       # for nbgrader's steps (source cells, ...)
         self.sandbox_seconds = self.sandbox_cpu = 0.0
 
@@ -92,6 +93,7 @@ class GradingSession:
                                      problem=self.problems[key])
         else:
             outcome = self._judged(key, notebook)
+        void_cells(outcome, self.voided.get(key, {}))
         self.futures.pop(key, None)
         self.outcomes[key] = outcome
         if self.on_outcome:
@@ -141,6 +143,18 @@ class GradingSession:
         gb = self.cache.pop("gradebook", None)
         if gb is not None:
             gb.close()
+
+
+def void_cells(outcome: NotebookOutcome, voided: dict[str, str]) -> None:
+    """Score 0 the test cells whose nbgrader metadata the intake found invalid, with why."""
+    from ..checks import messages
+    from .judge import CellVerdict
+    for gid, why in voided.items():
+        if gid in outcome.tests:
+            text = messages.INVALID_METADATA.format(cell=gid, why=why)
+            old = outcome.tests[gid]
+            outcome.tests[gid] = CellVerdict(gid, old.max_points, False, [nbformat.v4.new_output(
+                "error", ename="GraderError", evalue=text, traceback=[f"GraderError: {text}"])], text, "not gradable")
 
 
 def pack_files(files: list[tuple[str, str]], limit: int) -> tuple[list, bytes, list[str]]:

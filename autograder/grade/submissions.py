@@ -81,7 +81,7 @@ def read_batch_report(course_dir, assignment, coursedir, trusted, session, submi
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         for student, folder in submissions:
             entry = StudentReport(student, "graded", problems=list(ungradable.get(student, [])))
-            entry.problems += session.notes.get(student, [])
+            entry.problems += [n for n in session.notes.get(student, []) if n not in entry.problems]
             recorded = student in ungradable or os.path.isdir(
                 coursedir.format_path(coursedir.autograded_directory, student, assignment))
             try:

@@ -1,5 +1,9 @@
-"""FastCheckCellMetadata: nbgrader's ``CheckCellMetadata`` with its JSON schema compiled once."""
+"""FastCheckCellMetadata: nbgrader's ``CheckCellMetadata`` with its JSON schema compiled once;
+``cell_problem``: the same schema, as a reason for one cell instead of an exception for the
+notebook (the intake's validation before planning)."""
 from __future__ import annotations
+
+import math
 
 import jsonschema
 from nbgrader.nbgraderformat import MetadataValidator
@@ -36,3 +40,30 @@ def _compiled(validator: MetadataValidator):
         cls.check_schema(validator.schema)
         _COMPILED[key] = cls(validator.schema)
     return _COMPILED[key]
+
+
+def cell_problem(cell) -> str | None:
+    """Why a cell's nbgrader metadata breaks nbgrader's schema (this version's types, keys and
+    version, plus what nbgrader itself fails on: finite points, a grade_id where one is needed),
+    or None. Used by the intake before planning, so that one bad cell is that cell's problem."""
+    meta = cell.get("metadata", {}).get("nbgrader") if isinstance(cell.get("metadata"), dict) else None
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        return f"a {type(meta).__name__}, not a mapping"
+    validator = MetadataValidator()
+    version = meta.get("schema_version")
+    if type(version) is not int or version != validator.schema_version:
+        return f"schema version {repr(version)[:20]}, this grader reads version {validator.schema_version}"
+    error = jsonschema.exceptions.best_match(_compiled(validator).iter_errors(meta))
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path)
+        return (f"{where}: " if where else "") + error.message[:120]
+    points = meta.get("points")
+    if points is not None and not math.isfinite(points):
+        return "points is not a finite number"
+    if (meta.get("grade") or meta.get("solution") or meta.get("locked")) and not meta.get("grade_id"):
+        return "no grade_id"
+    if meta.get("grade") and "points" not in meta:
+        return "a graded cell without points"
+    return None
