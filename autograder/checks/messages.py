@@ -172,3 +172,6 @@ def summary(message: str | None) -> str:
     if WRONG_ON.format(name="\0", where="\0").split("\0")[1] in lines[0] and len(lines) > 2:
         return lines[2][:80]
     return lines[0][:80]
+
+# issue 18: the trusted parent's caps on what it reads from a notebook's sandbox (sandbox/channel.py)
+CHANNEL_CAP = "the grader stopped reading this notebook's results ({why}; learner code wrote on the grader's channel)"
