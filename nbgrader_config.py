@@ -53,6 +53,10 @@ c.GenerateSolution.preprocessors = ["nbgrader.preprocessors.LockCells", "nbgrade
 c.GenerateFeedback.preprocessors = ["nbgrader.preprocessors.GetGrades", "autograder.authoring.feedback.HideHiddenTests",
                                     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
+# Issue 18: nbconvert's markdown and highlighting filters take time that grows faster than their
+# input on crafted text; feedback shows each learner cell's source on a capped prefix.
+c.GenerateFeedback.preprocessors.append("autograder.authoring.feedback_limits.CapLearnerText")
+
 # The paired text forms (NAME.pct.py) hold solutions: never copy them into release/.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.pct.py", "jupytext.toml"]
 

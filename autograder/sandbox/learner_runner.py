@@ -2,8 +2,9 @@
 
 Nothing here decides a grade. This file runs in a fresh interpreter (``python -I -S``) that
 ``autograder.sandbox`` starts inside bubblewrap (or, without it, as a plain subprocess), and it
-imports only the standard library and numpy: the sandbox has neither torch nor the
-``autograder`` package, and sees none of the course's files. Its only job is to execute a
+imports only the standard library and numpy (and, for cells with magics, IPython's input
+transformer, whose time grows faster than its input: here it runs within the learner's limits).
+The sandbox has neither torch nor the ``autograder`` package, and sees none of the course's files. Its only job is to execute a
 learner's code cells and to call the learner's functions on case inputs the trusted parent
 sent, then to hand back what they returned as plain data (JSON, and arrays as ``.npy`` bytes
 that the parent opens with ``np.load(..., allow_pickle=False)``; never pickles). Whatever
@@ -21,7 +22,9 @@ learner):
              and a child has no handle on the zygote's pipes, so one learner cannot touch the
              next one's run or results.
     child    closes the zygote's pipes, moves into a fresh empty directory (with the
-             submission's and the assignment's data files), lowers its limits (address space,
+             submission's and the assignment's data files; named from the kernel's randomness,
+             mode 0700, its TMPDIR too; the zygote empties every folder a child can write to
+             after each job, so nothing one learner leaves reaches the next), lowers its limits (address space,
              CPU, file size, open files), installs a seccomp filter (no new processes or
              programs, no sockets, no signals to other processes, no ptrace), and only then
              runs learner code: the job's steps in order, code cells and, at each test cell's

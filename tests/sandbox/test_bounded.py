@@ -125,6 +125,17 @@ def test_ipython_syntax_is_recognised_as_before():
         assert not needs_ipython(source), source
 
 
+def test_feedback_shows_learner_cells_on_a_capped_prefix():
+    import nbformat
+    from autograder.authoring.feedback_limits import CapLearnerText
+    step = CapLearnerText(markdown_chars=100, code_chars=200)
+    md, _ = step.preprocess_cell(nbformat.v4.new_markdown_cell("$$" * 1000), {}, 0)
+    code, _ = step.preprocess_cell(nbformat.v4.new_code_cell("a(" * 1000), {}, 0)
+    short, _ = step.preprocess_cell(nbformat.v4.new_markdown_cell("An answer."), {}, 0)
+    assert md.source.startswith("$$" * 50) and "1900 more characters" in md.source and len(md.source) < 200
+    assert code.source.splitlines()[-1].startswith("# [... 1800 more") and short.source == "An answer."
+
+
 def test_placeholder_classes_are_bounded():
     from autograder.grade import decode
     for i in range(decode.MAX_CLASSES + 50):
