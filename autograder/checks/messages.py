@@ -227,3 +227,6 @@ CASE_TIME_LIMIT = ("`{name}` did not return within {seconds:g} s on {where}. The
 
 def case_time_limit(name: str, seconds: float, where: str) -> str:
     return CASE_TIME_LIMIT.format(name=name, seconds=seconds, where=where)
+
+# issue 18: the trusted parent's caps on what it reads from a notebook's sandbox (sandbox/channel.py)
+CHANNEL_CAP = "the grader stopped reading this notebook's results ({why}; learner code wrote on the grader's channel)"

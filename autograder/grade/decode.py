@@ -17,12 +17,16 @@ class Unreadable(Exception):
 
 
 _CLASSES: dict = {}
+MAX_CLASSES = 2_000          # placeholder classes kept for a whole batch
 
 
 def _placeholder(mod: str, name: str, ndarray: bool = False):
     """An inert instance of a class named like the learner's (for messages); no learner code."""
     mod, name = str(mod)[:200], str(name)[:200]
     key = (mod, name, ndarray)
+    if key not in _CLASSES and len(_CLASSES) >= MAX_CLASSES:      # learner-chosen names: a bounded cache
+        key = ("builtins", "object-of-an-unnamed-class", ndarray)
+        mod, name = key[0], key[1]
     if key not in _CLASSES:
         bases = (np.ndarray,) if ndarray else ()
         cls = type(name.rsplit(".", 1)[-1] or "object", bases, {"__module__": mod, "__qualname__": name})

@@ -264,12 +264,14 @@ def probe_worker(require_sandbox: bool, client_code: str, dask_worker=None) -> d
 def run_job(job: dict, payload: bytes, inputs, require_sandbox: bool, client_code: str,
             student_inputs: tuple | None = None):
     """The Dask task: one notebook's job in this worker's sandbox pool; returns its ``RunResult``."""
+    from ..sandbox.channel import ChannelBudget, ChannelLimits
     from .stubs import StubAnswers, StubBudget
     if code_digest() != client_code:
         raise SandboxError("this worker's course package differs from the client's")
     pool, memo = _worker_side(require_sandbox).pool(inputs)
     limits = job["limits"]
-    budget = StubBudget(limits["stub_calls"], limits["stub_bytes"])      # one per notebook, over its runs
+    budget = StubBudget(limits["stub_calls"], limits["stub_bytes"],      # one per notebook, over its runs
+                        channel=ChannelBudget(ChannelLimits.from_limits(limits)))
     future = pool.submit(job, payload, lambda: StubAnswers(job["steps"], budget, memo), inputs=student_inputs)
     if pool.backlog():
         pool.hurry()

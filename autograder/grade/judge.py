@@ -251,6 +251,8 @@ def why_run_ended(result, problem: str | None, limits: dict) -> str:
     if result is None:
         return messages.NOT_RUN
     frames = result.frames
+    if getattr(result, "over", None):
+        return messages.CHANNEL_CAP.format(why=result.over) + messages.NEVER_RAN
     if result.crash:
         return messages.SANDBOX_CRASH.format(crash=result.crash) + messages.NEVER_RAN
     if frames.fatal:
@@ -286,7 +288,7 @@ def judge_notebook(trusted: TrustedAssignment, notebook: str, result, limits: di
         outcome.tests[gid] = judge_test(test, record, trusted.memo, limits, stopped)
     if problem:
         outcome.problem = problem
-    elif result is not None and (result.crash or not frames.done):
+    elif result is not None and (result.crash or not frames.done or getattr(result, "over", None)):
         outcome.problem = stopped.removesuffix(messages.NEVER_RAN)
     if result is not None:
         outcome.sandbox = dict(result.end, wall=result.seconds, cpu=result.cpu, runs=len(result.ends))

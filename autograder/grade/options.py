@@ -98,6 +98,13 @@ class TrustedGrader(Configurable):
         from .intake import Caps
         return Caps(total_bytes=self.intake_mb << 20, entries=self.intake_entries, depth=self.intake_depth)
 
+    # What this process reads back from a notebook's sandbox, counted over all the runs of that
+    # notebook (output_bytes above included): going over one ends that notebook, with the reason.
+    channel_frames = Integer(200_000, help="Messages a notebook's sandbox may send back").tag(config=True)
+    header_bytes = Integer(2 << 20, help="Bytes of one message's description (JSON)").tag(config=True)
+    headers_bytes = Integer(8 << 20, help="Bytes of all of a notebook's message descriptions (JSON)").tag(config=True)
+    frame_bytes = Integer(32 << 20, help="Bytes of one message (description and arrays)").tag(config=True)
+
     def effective_jobs(self) -> int:
         return self.jobs or os.cpu_count() or 1
 
@@ -109,7 +116,9 @@ class TrustedGrader(Configurable):
         return Limits(cell_timeout=float(cell), notebook_timeout=self.notebook_timeout, memory_mb=self.memory_mb,
                       file_mb=self.file_mb, output_bytes=self.output_bytes, stream_chars=self.stream_chars,
                       require_seccomp=self.require_sandbox, stub_calls=self.stub_calls, stub_bytes=self.stub_bytes,
-                      case_timeout=self.case_timeout, case_timeout_factor=self.case_timeout_factor)
+                      case_timeout=self.case_timeout, case_timeout_factor=self.case_timeout_factor,
+                      channel_frames=self.channel_frames, header_bytes=self.header_bytes,
+                      headers_bytes=self.headers_bytes, frame_bytes=self.frame_bytes)
 
 
 # command-line flag -> TrustedGrader trait it overrides

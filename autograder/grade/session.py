@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 
 from ..sandbox.command import Limits
+from ..sandbox.channel import ChannelBudget, ChannelLimits
 from ..sandbox.pool import SandboxPool
 from .assignment import TrustedAssignment
 from .judge import NotebookOutcome, judge_notebook
@@ -75,7 +76,8 @@ class GradingSession:
         job = {"type": "job", "id": f"{student}/{notebook}", "steps": steps, "limits": self.limits.as_dict(),
                "files": names}
         self.steps[key] = steps
-        budget = StubBudget(self.limits.stub_calls, self.limits.stub_bytes)     # one per notebook, over its runs
+        budget = StubBudget(self.limits.stub_calls, self.limits.stub_bytes,    # one per notebook, over its runs
+                            channel=ChannelBudget(ChannelLimits.from_limits(self.limits.as_dict())))
         answers = lambda: StubAnswers(steps, budget, self.trusted.answers)
         if trusted is self.trusted:
             self.futures[key] = self.pool.submit(job, payload, answers)

@@ -22,7 +22,7 @@ calls.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from ..checks import messages
 from ..checks.follow import cast_floats, first_float_dtype
 from ..exercises import registry
 from ..sandbox import learner_runner
-from ..sandbox.channel import StepTracker, read_blobs
+from ..sandbox.channel import ChannelBudget, StepTracker, read_blobs
 from .assignment import describe_input
 from .decode import Unreadable, decode, digest
 
@@ -45,6 +45,9 @@ class StubBudget:
     max_calls: int
     max_bytes: int
     calls: int = 0
+    # the frames this answerer reads (its own count, over the notebook's runs): one frame's size is
+    # checked before its bytes are waited for, and beyond the caps nothing more is read
+    channel: ChannelBudget = field(default_factory=ChannelBudget)
 
 
 class StubAnswers:
@@ -65,8 +68,12 @@ class StubAnswers:
             return []
         self.buffer += chunk
         answers, pos = [], 0
+        channel = self.budget.channel
         try:
-            while not isinstance(got := learner_runner.frame_at(self.buffer, pos), int):
+            while not isinstance(got := channel.frame_at(self.buffer, pos), int):
+                if not channel.take_frame(got[2] - pos - len(got[1])):
+                    self.broken = True
+                    break
                 header, payload, pos = got
                 if isinstance(header, dict):
                     answer = self._follow(header, bytes(payload))

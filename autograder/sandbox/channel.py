@@ -7,9 +7,103 @@ runs of one notebook when a crash made the pool run it again.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 
 from . import learner_runner
+
+
+@dataclass
+class ChannelLimits:
+    """What the trusted parent reads from one notebook's sandbox, counted over all the runs of that
+    notebook (a crashed run is resumed: caps per run would multiply). Learner code can write any
+    bytes on the child's pipe, so each cap holds here, in the parent, whatever the sandbox did."""
+
+    total_bytes: int = 64 << 20        # the child's stream (= TrustedGrader.output_bytes)
+    frames: int = 200_000              # frames parsed (an honest notebook sends a few thousand)
+    header_bytes: int = 2 << 20        # one frame's JSON header (refused before it is read)
+    headers_bytes: int = 8 << 20       # all JSON headers parsed (JSON grows ~25 times in memory)
+    frame_bytes: int = 32 << 20        # one frame, header and payload (refused before it is read)
+    text_chars: int = 100_000          # printed text kept per cell or call (= stream_chars)
+
+    @classmethod
+    def from_limits(cls, limits: dict) -> "ChannelLimits":
+        return cls(**{name: int(limits[key]) for name, key in (
+            ("total_bytes", "output_bytes"), ("frames", "channel_frames"), ("header_bytes", "header_bytes"),
+            ("headers_bytes", "headers_bytes"), ("frame_bytes", "frame_bytes"), ("text_chars", "stream_chars"))
+            if key in limits})
+
+
+class ChannelBudget:
+    """One notebook's use of its ``ChannelLimits``, over all its runs; ``over`` says which cap was
+    reached (a learner-facing sentence), and once set the notebook is over."""
+
+    def __init__(self, limits: ChannelLimits | None = None):
+        self.limits = limits or ChannelLimits()
+        self.bytes = self.frames = self.headers = 0
+        self.over: str | None = None
+
+    def take_bytes(self, n: int) -> bool:
+        self.bytes += n
+        if self.bytes > self.limits.total_bytes and self.over is None:
+            self.over = f"the notebook sent more than {self.limits.total_bytes >> 20} MB of results"
+        return self.over is None
+
+    def take_frame(self, header_len: int) -> bool:
+        self.frames += 1
+        self.headers += header_len
+        if self.over is None and self.frames > self.limits.frames:
+            self.over = f"the notebook sent more than {self.limits.frames} messages to the grader"
+        elif self.over is None and self.headers > self.limits.headers_bytes:
+            self.over = f"the notebook sent more than {self.limits.headers_bytes >> 20} MB of result descriptions"
+        return self.frames <= self.limits.frames and self.headers <= self.limits.headers_bytes
+
+    def frame_at(self, buf, pos: int = 0):
+        """``learner_runner.frame_at`` with this notebook's caps on one frame."""
+        return learner_runner.frame_at(buf, pos, max_header=self.limits.header_bytes,
+                                       max_payload=self.limits.frame_bytes)
+
+
+# Terminal control sequences (CSI: ESC [ parameters intermediates final) and any other ESC. Learner
+# text reaches nbconvert's ANSI-to-HTML filter in feedback, whose work grows with the square of
+# the number of sequences; without ESC it is one linear scan. The classes are disjoint, so this
+# pattern never backtracks.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b")
+
+
+def bounded_text(value, cap: int) -> str:
+    """Learner text as the parent keeps it: a string, at most ``cap`` characters, no escapes."""
+    text = value if isinstance(value, str) else str(value) if value is not None else ""
+    if len(text) > cap:
+        text = text[:cap] + "\n... output truncated by the grader ...\n"
+    return _CONTROL.sub("", text) if "\x1b" in text else text
+
+
+def bounded_error(err, cap: int):
+    """A learner's exception record with bounded, inert text (as the child makes it: at most 200
+    traceback lines of 2,000 characters), or None."""
+    if not isinstance(err, dict):
+        return None
+    out = dict(err)
+    for key in ("ename", "emod"):
+        out[key] = bounded_text(err.get(key, ""), 200)
+    out["evalue"] = bounded_text(err.get("evalue", ""), min(cap, learner_runner.MAX_STR))
+    lines = err.get("traceback") if isinstance(err.get("traceback"), list) else []
+    out["traceback"] = [bounded_text(l, 2000) for l in lines[:200]]
+    return out
+
+
+def _bounded_record(rec, cap: int):
+    """A cell frame or a test call's record with its printed text and error bounded."""
+    if not isinstance(rec, dict):
+        return rec
+    rec = dict(rec)
+    for key in ("stdout", "stderr"):
+        if key in rec:
+            rec[key] = bounded_text(rec[key], cap)
+    if "error" in rec:
+        rec["error"] = bounded_error(rec["error"], cap)
+    return rec
 
 @dataclass
 class RawRun:
@@ -100,18 +194,23 @@ def read_blobs(index, payload, limit: int) -> tuple[dict, int]:
 
 
 def parse_stream(stream: bytes, out: ChildFrames | None = None, max_array_bytes: int = 256 << 20,
-                 test_ids: dict | None = None) -> ChildFrames:
+                 test_ids: dict | None = None, budget: ChannelBudget | None = None) -> ChildFrames:
     """``test_ids`` (step index -> grade_id of the job's test steps): a test frame is filed under
-    the grade_id of the step it came in, whatever it claims."""
+    the grade_id of the step it came in, whatever it claims. ``budget``: the notebook's caps,
+    counted over its runs (a fresh one when not given); parsing stops at the first one reached."""
     out = out if out is not None else ChildFrames()
     out.done, out.problem = False, None
+    budget = budget if budget is not None else ChannelBudget()
+    cap = budget.limits.text_chars
     view, pos, total = memoryview(stream), 0, 0
     steps = StepTracker()
     try:
         while pos < len(view):
-            got = learner_runner.frame_at(view, pos)
+            got = budget.frame_at(view, pos)
             if isinstance(got, int):
                 raise ValueError("truncated frame")
+            if not budget.take_frame(got[2] - pos - len(got[1])):
+                break
             header, payload, pos = got
             if not isinstance(header, dict):
                 raise ValueError("frame header is not an object")
@@ -125,14 +224,16 @@ def parse_stream(stream: bytes, out: ChildFrames | None = None, max_array_bytes:
                 if kind == "test" and test_ids is not None and step in test_ids:
                     out.discarded.add(test_ids[step])   # out of order: a later step had started
             elif kind == "cell":
-                out.cells.setdefault(str(header.get("key")), header)
+                out.cells.setdefault(str(header.get("key"))[:200], _bounded_record(header, cap))
                 out.finished.add(step)
             elif kind == "test":
                 arrays, used = read_blobs(header.get("arrays"), payload, max_array_bytes - total)
                 total += used
                 grade_id = str(header.get("grade_id")) if test_ids is None else test_ids.get(step)
-                if grade_id is not None:
-                    out.tests.setdefault(grade_id, (header, arrays))
+                if grade_id is not None and grade_id not in out.tests:
+                    calls = header.get("calls") if isinstance(header.get("calls"), list) else []
+                    header = dict(header, calls=[_bounded_record(c, cap) for c in calls])
+                    out.tests[grade_id] = (header, arrays)
                 out.finished.add(step)
             elif kind == "done":
                 out.done = True
@@ -157,6 +258,7 @@ class RunResult:
     ends: list = field(default_factory=list)
     crashed_steps: dict = field(default_factory=dict)   # step index -> how the process ended there
     crash: str | None = None                              # the sandbox itself failed
+    over: str | None = None                               # a cap of ChannelLimits was reached
     seconds: float = 0.0
     cpu: float = 0.0
 
@@ -164,14 +266,18 @@ class RunResult:
     def end(self) -> dict:
         return self.ends[-1] if self.ends else {}
 
-    def add(self, raw: RawRun, job: dict) -> dict | None:
-        """Merge one run; return the job that resumes after a crash, or None when finished."""
+    def add(self, raw: RawRun, job: dict, budget: ChannelBudget | None = None) -> dict | None:
+        """Merge one run; return the job that resumes after a crash, or None when finished.
+        ``budget`` is the notebook's, shared by all its runs: a resumed run does not get new caps."""
         self.ends.append(raw.end)
         self.seconds += raw.sandbox_seconds
         self.cpu += float(raw.end.get("cpu") or 0.0)
-        parse_stream(raw.stream, self.frames, test_ids={i: s["grade_id"] for i, s in enumerate(job["steps"])
-                                                        if s.get("kind") == "test"})
+        parse_stream(raw.stream, self.frames, budget=budget,
+                     test_ids={i: s["grade_id"] for i, s in enumerate(job["steps"]) if s.get("kind") == "test"})
         f = self.frames
+        if budget is not None and budget.over:
+            self.over = budget.over
+            return None
         if f.done or f.fatal or f.problem or raw.end.get("reason") != "exit":
             return None
         pending = [s for s in f.started if s not in f.finished and s not in self.crashed_steps]

@@ -34,6 +34,7 @@ THREAD_ENV = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", 
 
 
 TMP_BYTES = 512 << 20        # the sandbox's /tmp (RAM): a disk filler stops here
+SHM_BYTES = 64 << 20         # the sandbox's /dev/shm (RAM; bubblewrap's own /dev would take half the RAM)
 
 
 class SandboxError(RuntimeError):
@@ -55,6 +56,11 @@ class Limits:
     stub_bytes: int = 16 << 20      # arguments of one follow-through call
     case_timeout: float = 2.0       # seconds a call on one case may take at least (0: none; per case: the plan)
     case_timeout_factor: float = 50.0    # ... or this many times the reference's own time
+    # what the trusted parent reads back, over all the runs of one notebook (``channel.ChannelLimits``)
+    channel_frames: int = 200_000   # frames
+    header_bytes: int = 2 << 20     # one frame's JSON header
+    headers_bytes: int = 8 << 20    # all JSON headers
+    frame_bytes: int = 32 << 20     # one frame
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -187,7 +193,10 @@ def _bwrap_command(interpreter: Path, mpl_cache: Path | None, env: dict) -> Sand
             args += ["--ro-bind", str(top), str(top)]
     for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime"):
         args += ["--ro-bind-try", etc, etc]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    # /tmp and /dev/shm are the only places learner code can write; both are size-limited, private
+    # to this sandbox, and emptied by the zygote after every job (/dev itself is read-only)
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm",
+             "--remount-ro", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     _bind_python(args, interpreter)
     sites = []
     for i, site in enumerate(_site_dirs()):
@@ -197,7 +206,7 @@ def _bwrap_command(interpreter: Path, mpl_cache: Path | None, env: dict) -> Sand
             args += ["--ro-bind", str(entry), f"{target}/{entry.name}"]
         sites.append(target)
     args += ["--ro-bind", str(RUNNER), "/sandbox/runner/learner_runner.py"]
-    env = dict(env, HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/matplotlib")
+    env = dict(env, HOME="/tmp", TMPDIR="/tmp", MPLCONFIGDIR="/tmp/matplotlib", AUTOGRADER_PRIVATE_DIRS="/tmp:/dev/shm")
     if mpl_cache:
         args += ["--ro-bind", str(mpl_cache), "/sandbox/mplcache"]
         env["AUTOGRADER_MPL_CACHE"] = "/sandbox/mplcache"
@@ -220,7 +229,8 @@ def _plain_command(interpreter: Path, mpl_cache: Path | None, env: dict) -> Sand
         sites.append(str(view))
     work = Path(tmp) / "tmp"
     work.mkdir()
-    env = dict(env, HOME=str(work), TMPDIR=str(work), MPLCONFIGDIR=str(work / "matplotlib"))
+    env = dict(env, HOME=str(work), TMPDIR=str(work), MPLCONFIGDIR=str(work / "matplotlib"),
+               AUTOGRADER_PRIVATE_DIRS=str(work))
     if mpl_cache:
         env["AUTOGRADER_MPL_CACHE"] = str(mpl_cache)
     args = [str(interpreter), "-I", "-S", str(RUNNER), "zygote", *sites]

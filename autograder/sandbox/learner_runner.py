@@ -2,8 +2,9 @@
 
 Nothing here decides a grade. This file runs in a fresh interpreter (``python -I -S``) that
 ``autograder.sandbox`` starts inside bubblewrap (or, without it, as a plain subprocess), and it
-imports only the standard library and numpy: the sandbox has neither torch nor the
-``autograder`` package, and sees none of the course's files. Its only job is to execute a
+imports only the standard library and numpy (and, for cells with magics, IPython's input
+transformer, whose time grows faster than its input: here it runs within the learner's limits).
+The sandbox has neither torch nor the ``autograder`` package, and sees none of the course's files. Its only job is to execute a
 learner's code cells and to call the learner's functions on case inputs the trusted parent
 sent, then to hand back what they returned as plain data (JSON, and arrays as ``.npy`` bytes
 that the parent opens with ``np.load(..., allow_pickle=False)``; never pickles). Whatever
@@ -21,7 +22,9 @@ learner):
              and a child has no handle on the zygote's pipes, so one learner cannot touch the
              next one's run or results.
     child    closes the zygote's pipes, moves into a fresh empty directory (with the
-             submission's and the assignment's data files), lowers its limits (address space,
+             submission's and the assignment's data files; named from the kernel's randomness,
+             mode 0700, its TMPDIR too; the zygote empties every folder a child can write to
+             after each job, so nothing one learner leaves reaches the next), lowers its limits (address space,
              CPU, file size, open files), installs a seccomp filter (no new processes or
              programs, no sockets, no signals to other processes, no ptrace), and only then
              runs learner code: the job's steps in order, code cells and, at each test cell's
@@ -100,19 +103,23 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def frame_at(buf, pos: int = 0):
+def frame_at(buf, pos: int = 0, max_header: int = MAX_HEADER, max_payload: int | None = None):
     """The frame that starts at ``pos`` in ``buf`` as (header, payload, end), or, while ``buf``
     ends before the frame does, how many bytes from ``pos`` the frame needs at least. The one
     frame parser: the zygote reads its orders with it, the parent its answers and the child's
-    stream (``sandbox.pool``, ``sandbox.channel``)."""
+    stream (``sandbox.pool``, ``sandbox.channel``). A frame that declares a header or payload
+    beyond ``max_header`` or ``max_payload`` is refused (ValueError) as soon as its lengths are
+    read, before anything waits for its bytes."""
     if len(buf) < pos + 4:
         return 4
     (hlen,) = struct.unpack_from("<I", buf, pos)
-    if hlen > MAX_HEADER:
-        raise ValueError("frame header too large")
+    if hlen > max_header:
+        raise ValueError(f"a frame header of {hlen} bytes (at most {max_header})")
     if len(buf) < pos + 12 + hlen:
         return 12 + hlen
     (plen,) = struct.unpack_from("<Q", buf, pos + 4 + hlen)
+    if max_payload is not None and plen > max_payload:
+        raise ValueError(f"a frame payload of {plen} bytes (at most {max_payload})")
     if len(buf) < pos + 12 + hlen + plen:
         return 12 + hlen + plen
     header = json.loads(bytes(buf[pos + 4:pos + 4 + hlen]).decode("utf-8"))
@@ -654,7 +661,11 @@ class Child:
         sys.stdout, sys.stderr = out, err
         try:
             self._timer(self.cell_timeout)
-            exec(compile(step["source"], filename, "exec"), self.ns)
+            source = step["source"]
+            if step.get("ipython") and _ipython_transformer() is not None:
+                source = _ipython_transformer().transform_cell(source)     # within the cell's limit
+                linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            exec(compile(source, filename, "exec"), self.ns)
         except CellTimeout:
             error = {"ename": "TimeoutError", "emod": "builtins", "traceback": [], "is_value_error": False,
                      "evalue": f"the cell did not finish within {self.cell_timeout:g} s"}
@@ -863,7 +874,9 @@ def child_main(job: dict, payload: bytes, inputs: dict, out_fd: int, close_fds: 
         os.dup2(devnull, fd)
     os.close(devnull)
     os.chdir(workdir)
-    os.environ["HOME"] = workdir
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir      # this job's private folder, wiped after it
+    import tempfile
+    tempfile.tempdir = None
     _write_files(job, payload, workdir)
     set_limits(job["limits"])
     problem = install_seccomp()
@@ -890,6 +903,21 @@ def _prewarm(stats: dict):
     return np
 
 
+def _seed_mpl_cache() -> None:
+    """matplotlib's font cache in its config folder (copied from the read-only seed), so that no
+    sandbox scans fonts; put back after every job's folders are wiped."""
+    mpl_dir = os.environ.get("MPLCONFIGDIR")
+    seed = os.environ.get("AUTOGRADER_MPL_CACHE")
+    if mpl_dir and seed and os.path.isdir(seed):
+        try:
+            os.makedirs(mpl_dir, exist_ok=True)
+            for name in os.listdir(seed):
+                if name.startswith("fontlist"):
+                    shutil.copy(os.path.join(seed, name), os.path.join(mpl_dir, name))
+        except OSError:
+            pass
+
+
 def zygote_main(site_dirs: list[str]) -> None:
     in_fd, out_fd = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -901,22 +929,14 @@ def zygote_main(site_dirs: list[str]) -> None:
     sys.path[:] = [p for p in sys.path if p] + site_dirs
     sys.meta_path.insert(0, _TorchBlocker())
     sys.modules["autograder"] = _stand_in_autograder()
-    mpl_dir = os.environ.get("MPLCONFIGDIR")
-    seed = os.environ.get("AUTOGRADER_MPL_CACHE")
-    if mpl_dir and seed and os.path.isdir(seed):
-        os.makedirs(mpl_dir, exist_ok=True)
-        for name in os.listdir(seed):
-            if name.startswith("fontlist"):
-                shutil.copy(os.path.join(seed, name), os.path.join(mpl_dir, name))
+    _seed_mpl_cache()
     stats: dict = {}
     np = _prewarm(stats)
     stats["startup_seconds"] = time.perf_counter() - started
     write_all(out_fd, frame_bytes({"type": "ready", "pid": os.getpid(), **stats}))
 
     inputs = {"calls": {}, "arrays": {}}
-    work_root = os.path.join(os.environ.get("TMPDIR", "/tmp"), "autograder-jobs")
-    os.makedirs(work_root, exist_ok=True)
-    number = 0
+    private = private_dirs()
     while True:
         try:
             header, payload = read_frame(in_fd)
@@ -935,11 +955,101 @@ def zygote_main(site_dirs: list[str]) -> None:
             continue
         if kind != "job":
             continue
-        number += 1
-        workdir = os.path.join(work_root, f"job{number}")
-        os.makedirs(workdir, mode=0o700)
-        run_forked(header, payload, inputs, workdir, in_fd, out_fd, np)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if any(step.get("ipython") for step in header.get("steps", [])):
+            _ipython_transformer()             # imported here once, outside any learner's time
+        try:
+            workdir = job_dir(private)
+        except OSError as e:                   # nothing a learner left survives wipe(), so: the host
+            write_all(out_fd, frame_bytes({"type": "data"}, frame_bytes(
+                {"type": "fatal", "message": f"the grader could not make this notebook's folder ({e})"})))
+            write_all(out_fd, frame_bytes({"type": "end", "reason": "setup", "seconds": 0.0, "cpu": 0.0}))
+            continue
+        try:
+            run_forked(header, payload, inputs, workdir, in_fd, out_fd, np)
+        finally:
+            wipe(private)                      # the next learner finds these folders empty
+            _seed_mpl_cache()
+
+
+def private_dirs() -> list[str]:
+    """The folders learner code can write to, which belong to one job at a time: the sandbox's own
+    /tmp and /dev/shm under bubblewrap (``sandbox.command`` sets them), the zygote's private
+    folder without it. Nothing else in them is the zygote's but its matplotlib cache."""
+    listed = os.environ.get("AUTOGRADER_PRIVATE_DIRS") or os.environ.get("TMPDIR", "/tmp")
+    return [p for p in listed.split(os.pathsep) if p]
+
+
+def job_dir(private: list[str]) -> str:
+    """A fresh folder for one job, named from the kernel's randomness (a name learner code could
+    compute from this process's state, as ``tempfile``'s would be, is predictable to the child
+    before) and made by ``mkdir`` with mode 0700, which fails on anything already there."""
+    import secrets
+    root = private[0]
+    try:
+        return _mkdir_job(root, secrets.token_hex(16))
+    except OSError:                            # a folder gone or a /tmp full: clear it, once more
+        wipe(private)
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        return _mkdir_job(root, secrets.token_hex(16))
+
+
+def _mkdir_job(root: str, name: str) -> str:
+    path = os.path.join(root, f"job-{name}")
+    os.mkdir(path, 0o700)
+    if not os.path.isdir(path) or os.path.islink(path):
+        raise OSError(f"{path} is not a new folder")
+    return path
+
+
+def wipe(private: list[str]) -> None:
+    """Remove everything in the private folders (never following a link), whatever its mode:
+    files, folders made unwritable, links, thousands of levels deep."""
+    for root in private:
+        try:
+            os.chmod(root, 0o700)
+        except OSError:
+            pass
+        stack = [(root, False)]
+        while stack:
+            path, listed = stack.pop()
+            if listed:
+                if path != root:
+                    _quietly(os.rmdir, path)
+                continue
+            stack.append((path, True))
+            try:
+                os.chmod(path, 0o700)
+                entries = list(os.scandir(path))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, False))
+                else:
+                    _quietly(os.unlink, entry.path)
+
+
+def _quietly(fn, path: str) -> None:
+    try:
+        fn(path)
+    except OSError:
+        pass
+
+
+_TRANSFORMER: list = []
+
+
+def _ipython_transformer():
+    """IPython's input transformer (``%magic``, ``!shell``, ``obj?`` into Python), or None. Its
+    work can grow faster than its input, so it runs here, within the learner's own limits,
+    never in the trusted parent."""
+    if not _TRANSFORMER:
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+            _TRANSFORMER.append(TransformerManager())
+        except Exception:
+            _TRANSFORMER.append(None)
+    return _TRANSFORMER[0]
 
 
 def run_forked(job: dict, payload: bytes, inputs: dict, workdir: str, in_fd: int, out_fd: int, np) -> None:
@@ -1002,6 +1112,9 @@ def _relay(r: int, answer_w: int, in_fd: int, out_fd: int, deadline: float, cap:
             answer_w = _relay_answers(answer_w, answers)
         if in_fd in ready:
             header, body = read_frame(in_fd)       # the parent writes whole frames
+            if header.get("type") == "stop":       # the parent's caps on what it reads were reached
+                reason = "output"
+                break
             if header.get("type") == "answer" and answer_w >= 0:
                 answers += frame_bytes(header, body)
         if r not in ready:

@@ -21,13 +21,15 @@ import time
 from concurrent.futures import Future
 
 from . import learner_runner
-from .channel import RawRun, RunResult
+from .channel import ChannelBudget, ChannelLimits, RawRun, RunResult
 from .command import SandboxCommand, SandboxError
 
 # Seconds a sandbox may take to start, or to take the inputs (a set-up problem beyond this)
 START_TIMEOUT = 120.0
 # Seconds beyond the notebook's own limit that the zygote may take to report its end
 END_GRACE = 30.0
+# The zygote's own frames (it relays the child's stream in 64 KB pieces): anything larger is a fault
+ZYGOTE_HEADER, ZYGOTE_PAYLOAD = 1 << 20, 4 << 20
 
 
 class Zygote:
@@ -84,9 +86,9 @@ class Zygote:
 
     def _read_frame(self, deadline: float) -> tuple[dict, bytes]:
         try:
-            while isinstance(got := learner_runner.frame_at(self.buffer), int):
+            while isinstance(got := learner_runner.frame_at(self.buffer, 0, ZYGOTE_HEADER, ZYGOTE_PAYLOAD), int):
                 self._fill(got, deadline)
-        except (EOFError, TimeoutError) as e:
+        except (EOFError, TimeoutError, ValueError) as e:
             detail = self.diagnostics().strip()
             raise SandboxError(f"{e}" + (f"; its last words: {detail}" if detail else "")) from None
         header, payload, end = got
@@ -110,22 +112,30 @@ class Zygote:
             raise SandboxError(f"the sandbox did not accept the inputs: {header}")
         self.inputs_version = version
 
-    def run(self, job: dict, payload: bytes = b"", answers=None) -> RawRun:
+    def run(self, job: dict, payload: bytes = b"", answers=None, budget: ChannelBudget | None = None) -> RawRun:
         """Run one job; ``answers`` (``grade.stubs.StubAnswers``) reads the child's stream as it
-        arrives and gives the frames that answer its follow-through stubs."""
+        arrives and gives the frames that answer its follow-through stubs. ``budget`` (the
+        notebook's, over all its runs) caps the bytes kept: beyond it the zygote is told to stop
+        the child, and what still arrives is dropped."""
         self.wait_ready()
         started = time.monotonic()
         self.send(learner_runner.frame_bytes(job, payload))
         deadline = started + float(job["limits"]["notebook_timeout"]) + END_GRACE
-        stream = bytearray()
+        stream, stopped = bytearray(), False
         while True:
             header, payload = self._read_frame(deadline)
             if header.get("type") == "data":
+                if stopped:
+                    continue
+                if budget is not None and not budget.take_bytes(len(payload)):
+                    self.send(learner_runner.frame_bytes({"type": "stop"}))
+                    stopped = True
+                    continue
                 stream += payload
                 for answer in answers.feed(payload) if answers is not None else ():
                     self.send(answer)
             elif header.get("type") == "end":
-                return RawRun(bytes(stream), header, time.monotonic() - started)
+                return RawRun(stream, header, time.monotonic() - started)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -249,6 +259,7 @@ class SandboxPool:
             if not future.set_running_or_notify_cancel():
                 continue
             result = RunResult(job_steps=len(job["steps"]))
+            budget = ChannelBudget(ChannelLimits.from_limits(job["limits"]))    # one per notebook, over its runs
             try:
                 while True:
                     if zygote is None or not zygote.alive():
@@ -258,14 +269,14 @@ class SandboxPool:
                     self.inputs_ready.wait()
                     zygote.set_inputs(*(job_inputs or self.inputs))
                     try:
-                        raw = zygote.run(job, payload, answers() if answers is not None else None)
+                        raw = zygote.run(job, payload, answers() if answers is not None else None, budget)
                     except SandboxError as e:
                         # the zygote died or hung (learner code may have killed it): start afresh
                         zygote.close()
                         zygote = None
                         result.crash = str(e)
                         break
-                    job = result.add(raw, job)
+                    job = result.add(raw, job, budget)
                     if job is None:
                         break
                 future.set_result(result)
