@@ -155,6 +155,9 @@ def markdown(stock: dict, ours: dict) -> str:
                 counts[who] += 1
                 text = f"**{text} (undeserved)**"
             why = r.get("error") or "; ".join(r.get("problems") or [])
+        if r.get("check"):          # the entry's own post-condition (e.g. active HTML in its feedback) failed
+            bad[who] += 1
+            why = "**" + "; ".join(r["check"])[:160] + "** " + why
             extra = "; ".join(r.get("side_effects") or [])
             return " · ".join(x for x in [text, why.replace("|", "/"), extra] if x)
         lines.append(f"| {entry.category} | `{entry.name}` | {entry.what} | {entry.deserved:g} | {cell(s, 'stock')} | "
@@ -230,7 +233,8 @@ def run_attacks_ours(names: list[str], workdir: Path) -> dict:
             got = report.get(student, {})
             results[attack.name] = {"score": got.get("score"), "status": got.get("status"),
                                     "problems": [p[:160] for p in got.get("problems", [])],
-                                    "leaks": leaks(course, [student])}
+                                    "leaks": leaks(course, [student]),
+                                    "check": attack.check(course, got) if attack.check else []}
     return {"attacks": results, "batches": batches}
 
 
@@ -286,6 +290,9 @@ def attacks_markdown(stock: dict, ours: dict) -> str:
         if who == "stock" and r.get("witness") is None:
             text += " · **witness not graded**"
         why = r.get("error") or "; ".join(r.get("problems") or [])
+        if r.get("check"):          # the entry's own post-condition (e.g. active HTML in its feedback) failed
+            bad[who] += 1
+            why = "**" + "; ".join(r["check"])[:160] + "** " + why
         return " · ".join(x for x in [text, why.replace("|", "/").replace("\n", " ")[:200]] if x)
 
     for cls, title in CLASSES.items():

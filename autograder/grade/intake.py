@@ -10,7 +10,7 @@ A student folder whose name could reach nbgrader's comma-joined exclusion list, 
 expressions, the gradebook or an exported row as anything but a plain id is graded under a
 mapped id (``student_id_for``). Each notebook is parsed, normalised and validated (nbformat's
 schema, then every cell's nbgrader metadata, ``steps.check_cell_metadata.cell_problem``) and
-written back: a cell with invalid metadata is restored from the assignment (a test cell is
+written back: a cell with invalid metadata gets the assignment's own metadata back (a test cell is
 then scored 0, with the reason) or made an ordinary cell; a notebook nbformat rejects makes the
 submission not gradable. nbgrader then grades the working area (``submitted_directory``) and
 sees only what this module wrote.
