@@ -578,6 +578,8 @@ def _exception(err: BaseException) -> dict:
 def _safe_encode(value, blobs: Blobs, np):
     try:
         return encode(value, blobs, np)
+    except CellTimeout:            # the time limit stands: never swallowed as a value's fault
+        raise
     except BaseException as e:     # a value whose own methods fight back: describe it by name
         mod, name = _name_of(type(value))
         return {"t": "obj", "mod": mod, "name": name, "why": str(type(e).__name__)}
@@ -731,10 +733,11 @@ class Child:
         try:
             self._case_timer(case)
             got = fn(*args)
-            self._cell_timer()
-            record["status"] = "returned"
+            self._timer(0)       # encoding is the grader's work: an alarm between a blob's index and
+            record["status"] = "returned"        # its bytes would corrupt every blob after it
             record["value"] = _safe_encode(got, blobs, self.np)
             record["after"] = _safe_encode(args, blobs, self.np)
+            self._cell_timer()
         except CellTimeout:          # the case's own limit, or the cell's: the cell stops here
             record["status"] = "case-timeout" if self.case_limited else "timeout"
             self._cell_timer()
