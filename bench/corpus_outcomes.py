@@ -155,9 +155,6 @@ def markdown(stock: dict, ours: dict) -> str:
                 counts[who] += 1
                 text = f"**{text} (undeserved)**"
             why = r.get("error") or "; ".join(r.get("problems") or [])
-        if r.get("check"):          # the entry's own post-condition (e.g. active HTML in its feedback) failed
-            bad[who] += 1
-            why = "**" + "; ".join(r["check"])[:160] + "** " + why
             extra = "; ".join(r.get("side_effects") or [])
             return " · ".join(x for x in [text, why.replace("|", "/"), extra] if x)
         lines.append(f"| {entry.category} | `{entry.name}` | {entry.what} | {entry.deserved:g} | {cell(s, 'stock')} | "
