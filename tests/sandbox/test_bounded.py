@@ -240,3 +240,30 @@ def test_crash_and_resume_cannot_multiply_the_bytes_cap():
     result, = _pool_jobs([cell, cell, cell, cell, "print('end')"], limits={"output_bytes": 1 << 20})
     assert result.over and "1 MB" in result.over
     assert len(result.ends) == 2             # the second run went over; no third
+
+
+def test_arrays_in_the_childs_layout_read_as_numpy_reads_them():
+    """read_blobs reads the child's own .npy layout without np.load (speed); any other layout,
+    forged or not, still goes through np.load, which refuses pickles."""
+    import io
+
+    import numpy as np
+    arrays = [np.arange(12.).reshape(3, 4), np.array(2.5), np.zeros((0, 3)), np.array([True, False]),
+              np.arange(6, dtype=">i4").reshape(2, 3).T, np.ones(3, np.complex64), np.array(["ab", "c"])]
+    blobs = learner_runner.Blobs()
+    keys = [blobs.add(a) for a in arrays]
+    got, _ = channel.read_blobs(blobs.index, blobs.payload(), 1 << 20)
+    for key, a in zip(keys, arrays):
+        assert got[key].dtype == a.dtype and got[key].shape == a.shape and np.array_equal(got[key], a)
+        assert got[key].flags.writeable
+    short = learner_runner.npy_bytes(np.arange(4.))[:-8]                 # fewer bytes than the shape says
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    fortran = io.BytesIO()
+    np.save(fortran, np.asfortranarray(np.arange(6.).reshape(2, 3)))
+    index, payload = {}, b""
+    for key, data in (("short", short), ("pickled", pickled.getvalue()), ("fortran", fortran.getvalue())):
+        index[key] = [len(payload), len(data)]
+        payload += data
+    got, _ = channel.read_blobs(index, payload, 1 << 20)
+    assert set(got) == {"fortran"} and np.array_equal(got["fortran"], np.arange(6.).reshape(2, 3))
