@@ -20,6 +20,10 @@ Grade submissions with the course's trusted grader.
       work as usual. Same points as nbgrader for honest work, many times faster, and the
       verdicts come from this process, not from the learner's code.
 
+  autograder grade ASSIGNMENT [ASSIGNMENT ...]
+      Several assignments, one after the other, in one process on one set of sandboxes:
+      the start-up is paid once, not once per assignment.
+
   autograder grade path/to/ps1_rnn_forward.ipynb
       Grade one notebook yourself (self-paced learners): runs the assignment's hidden
       checks and prints a report per question, with hints. No gradebook is needed.
@@ -37,6 +41,7 @@ examples:
   autograder grade ps1_rnn_forward                      grade everyone, all cores
   autograder grade ps1_rnn_forward --student alice bob  grade two students
   autograder grade ps1_rnn_forward --force --json scores.json
+  autograder grade ps1_rnn_forward ps2_bptt ps3_birnn    several assignments, one start-up
   autograder grade ~/ps1_rnn_forward.ipynb              check your own notebook
   autograder grade ps1_rnn_forward --scheduler tcp://lab1:8786   grade on a Dask cluster
 
@@ -68,8 +73,9 @@ def add_grade_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="grade submissions (like nbgrader autograde) or one notebook, in a sandbox",
                        description=GRADE_DESCRIPTION, epilog=GRADE_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", metavar="ASSIGNMENT | NOTEBOOK.ipynb",
-                   help="an assignment id (grade its submissions) or a notebook file (grade just that notebook)")
+    p.add_argument("target", nargs="+", metavar="ASSIGNMENT | NOTEBOOK.ipynb",
+                   help="assignment ids (grade their submissions, one after the other, in one process) or "
+                        "one notebook file (grade just that notebook)")
     p.add_argument("--help-all", action=_HelpAll, help="show this help and every configurable limit, then exit")
     p.add_argument("--student", nargs="+", metavar="ID", help="grade only these students (default: everyone)")
     p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",

@@ -8,7 +8,7 @@ nbgrader's own converter (``converter.TrustedAutograde``) does the bookkeeping; 
     3b. intake.take_in_all                 every submission copied as plain data into a private
                                            working area, which nbgrader then reads as submitted/
     4. GradingSession.submit               every pending submission's learner code goes to the pool
-    5. TrustedAutograde.start              nbgrader's sanitize and autograde steps, with
+    5. TrustedAutograde.start              nbgrader's sanitize and autograde steps (one pass), with
                                            TrustedExecute waiting for 4 and judging
     6. read_batch_report                   scores read back from the gradebook
 
@@ -50,9 +50,19 @@ def grade_assignment(course_dir: Path, assignment: str, options: TrustedGrader |
     the gradebook, like ``nbgrader autograde``; return the report read back from the gradebook.
     ``pool_factory(options)`` runs learner code elsewhere than this machine's SandboxPool (a
     ``grade.distributed.DaskPool``, which says where it ran with ``describe()``)."""
+    return grade_assignments(course_dir, [assignment], options, students=students, force=force,
+                             log_level=log_level, progress=progress, console=console, pool_factory=pool_factory)[0]
+
+
+def grade_assignments(course_dir: Path, chosen: list[str], options: TrustedGrader | None = None, *,
+                      students: list[str] | None = None, force: bool = False, log_level: str = "ERROR",
+                      progress: bool = True, console=None, pool_factory=None, on_report=None) -> list[BatchReport]:
+    """``grade_assignment`` for several assignments, one after the other, in this one process and
+    on one pool of sandboxes: the start-up (imports, configuration, sandboxes) is paid once.
+    ``on_report(report)`` is called as each assignment is done."""
     course_dir = Path(course_dir).resolve()
     options = options or grader_options(course_config(course_dir))
-    timings = Timings()
+    started = time.perf_counter()
     if pool_factory is None:
         command, warning = sandbox_command(options.require_sandbox)
         pool = SandboxPool(command, options.effective_jobs())   # zygotes start now, in parallel with what follows
@@ -60,14 +70,21 @@ def grade_assignment(course_dir: Path, assignment: str, options: TrustedGrader |
     else:
         pool = pool_factory(options)
         describe = pool.describe
+    reports = []
     try:
         with _chdir(course_dir):
-            report = _grade_batch(course_dir, assignment, options, students, force, log_level,
-                                  progress, console, timings, pool)
+            for assignment in chosen:
+                timings = Timings(started=started)      # the first one pays the start-up
+                report = _grade_batch(course_dir, assignment, options, students, force, log_level,
+                                      progress, console, timings, pool)
+                report.sandbox, report.sandbox_warning = describe()
+                reports.append(report)
+                started = time.perf_counter()
+                if on_report:
+                    on_report(report)
     finally:
         pool.close()
-    report.sandbox, report.sandbox_warning = describe()
-    return report
+    return reports
 
 
 @contextlib.contextmanager

@@ -35,25 +35,49 @@ def run(args, course_dir: Path, explicit_course_dir: bool) -> int:
     warnings.filterwarnings("ignore", message=".*not in session.*")   # nbgrader's own SQLAlchemy noise
     warnings.filterwarnings("ignore", module="nbformat")               # cell ids repaired in submissions
     console, err = Console(stderr=False), Console(stderr=True)
-    is_notebook = args.target.endswith(".ipynb") or Path(args.target).is_file()
+    targets = [args.target] if isinstance(args.target, str) else list(args.target)
+    is_notebook = any(t.endswith(".ipynb") or Path(t).is_file() for t in targets)
+    if is_notebook and len(targets) > 1:
+        err.print("[bold red]autograder grade:[/bold red] give one notebook, or assignment ids only")
+        return 2
     if is_notebook and (getattr(args, "scheduler", None) or getattr(args, "dask_local", None) is not None):
         err.print("[bold red]autograder grade:[/bold red] --scheduler and --dask-local grade an assignment's "
                   "submissions, not one notebook")
         return 2
+    if is_notebook:
+        try:
+            report = _grade_one(targets[0], args, course_dir, explicit_course_dir, err)
+        except (GraderError, SandboxError) as e:
+            err.print(f"[bold red]autograder grade:[/bold red] {e}")
+            return 2
+        _write_json(args.json, report.to_dict())
+        if not args.quiet:
+            print_notebook_report(report, console)
+        return 0
+    reports = []
+
+    def done(report) -> None:             # each assignment's table as soon as it is graded
+        reports.append(report)
+        if not args.quiet:
+            print_batch_summary(report, console)
     try:
-        report = (_grade_one(args, course_dir, explicit_course_dir, err) if is_notebook
-                  else _grade_batch(args, course_dir, err))
+        _grade_batches(targets, args, course_dir, err, done)
     except (GraderError, SandboxError) as e:
         err.print(f"[bold red]autograder grade:[/bold red] {e}")
+        if not reports:
+            return 2
+    # one assignment: its report; several: {assignment: report}, in the order graded
+    _write_json(args.json, reports[0].to_dict() if len(targets) == 1 and reports
+                else {r.assignment: r.to_dict() for r in reports})
+    if len(reports) < len(targets):
         return 2
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report.to_dict(), indent=2, default=str))
-    if not args.quiet:
-        (print_notebook_report if is_notebook else print_batch_summary)(report, console)
-    if is_notebook:
-        return 0
-    return 1 if report.ungraded or report.nbgrader_exit_code else 0
+    return 1 if any(r.ungraded or r.nbgrader_exit_code for r in reports) else 0
+
+
+def _write_json(path: Path | None, data) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, default=str))
 
 
 def _options(args, course_dir: Path):
@@ -61,7 +85,7 @@ def _options(args, course_dir: Path):
     return grader_options(course_config(course_dir), args)
 
 
-def _grade_one(args, course_dir: Path, explicit_course_dir: bool, err):
+def _grade_one(target: str, args, course_dir: Path, explicit_course_dir: bool, err):
     """One notebook: its assignment is looked up in the course directory and, unless one was
     given, in the course this package belongs to (a self-paced learner's notebook may be anywhere)."""
     from rich.panel import Panel
@@ -69,21 +93,21 @@ def _grade_one(args, course_dir: Path, explicit_course_dir: bool, err):
     from ..course import ROOT
     from .notebook import grade_notebook
     dirs = [course_dir] if explicit_course_dir else [course_dir, ROOT]
-    report = grade_notebook(Path(args.target), dirs, args)
+    report = grade_notebook(Path(target), dirs, args)
     if report.sandbox_warning:
         err.print(Panel(_sandbox_warning(report.sandbox_warning), style="bold red"))
     return report
 
 
-def _grade_batch(args, course_dir: Path, err):
-    from .batch import grade_assignment
+def _grade_batches(targets: list[str], args, course_dir: Path, err, on_report) -> None:
+    from .batch import grade_assignments
     options = _options(args, course_dir)
     pool_factory = _dask_pool_factory(args)
     if pool_factory is None:            # a Dask worker's bubblewrap is checked on the worker
         _warn_early(err, options.require_sandbox)
-    return grade_assignment(course_dir, args.target, options, students=args.student, force=args.force,
-                            log_level="WARN" if args.verbose else "ERROR", progress=not args.quiet, console=err,
-                            pool_factory=pool_factory)
+    grade_assignments(course_dir, targets, options, students=args.student, force=args.force,
+                      log_level="WARN" if args.verbose else "ERROR", progress=not args.quiet, console=err,
+                      pool_factory=pool_factory, on_report=on_report)
 
 
 def _dask_pool_factory(args):

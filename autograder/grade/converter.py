@@ -1,7 +1,8 @@
 """TrustedAutograde: nbgrader's ``Autograde`` converter with the steps of ``steps/``.
 
 Everything else is nbgrader's own: finding the submissions, copying ``submitted/`` to
-``autograded/``, restoring test cells from the gradebook, late penalties, recording grades.
+``autograded/``, restoring test cells from the gradebook, late penalties, recording grades. Its two
+passes per notebook (sanitize, then autograde) run as one.
 """
 from __future__ import annotations
 
@@ -32,17 +33,26 @@ class TrustedAutograde(Autograde):
     session = Any(help="the GradingSession: sandbox runs and verdicts")
 
     def _init_preprocessors(self) -> None:
+        """nbgrader's sanitize steps, then its autograde steps, ours swapped in, in one list: one
+        pass per notebook (nbgrader runs two, writing the notebook to autograded/ and reading it
+        back in between, a quarter of its bookkeeping per notebook)."""
         self.exporter._preprocessors = []
-        chosen = self.sanitize_preprocessors if self._sanitizing else self.autograde_preprocessors
-        for step in steps.compose(chosen, autograde=not self._sanitizing):
-            self.exporter.register_preprocessor(steps.construct(step, self.exporter, self.session))
+        for chosen, autograde in ((self.sanitize_preprocessors, False), (self.autograde_preprocessors, True)):
+            for step in steps.compose(chosen, autograde=autograde):
+                self.exporter.register_preprocessor(steps.construct(step, self.exporter, self.session))
 
     def convert_single_notebook(self, notebook_filename: str) -> None:
-        """nbgrader's, with its errors that stop a whole batch in stock nbgrader (a cell's metadata
-        schema too old or too new) made this submission's error, as its other errors are."""
+        """Both of nbgrader's passes at once (``_init_preprocessors``), with its errors that stop a
+        whole batch in stock nbgrader (a cell's metadata schema too old or too new) made this
+        submission's error, as its other errors are."""
+        from nbgrader import utils
+        from nbgrader.converters.base import BaseConverter
         from nbgrader.nbgraderformat.common import SchemaMismatchError
+        self.log.info("Sanitizing and autograding %s", notebook_filename)
+        self._init_preprocessors()
         try:
-            super().convert_single_notebook(notebook_filename)
+            with utils.setenv(NBGRADER_EXECUTION="autograde"):
+                BaseConverter.convert_single_notebook(self, notebook_filename)
         except SchemaMismatchError as e:
             raise RuntimeError(f"invalid nbgrader metadata in {os.path.basename(notebook_filename)}: {e}") from None
 

@@ -206,7 +206,8 @@ class SandboxPool:
         (calls, arrays), when given, replace the pool's inputs for this job (one student's own
         hidden variants)."""
         future: Future = Future()
-        self.queue.put((job, payload, answers, future, inputs and inputs_frame(*inputs)))
+        # the inputs now, not when a thread takes the job: the next assignment may have set its own
+        self.queue.put((job, payload, answers, future, inputs_frame(*inputs) if inputs else self.inputs))
         return future
 
     def _start(self) -> Zygote:

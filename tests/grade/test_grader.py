@@ -1,6 +1,6 @@
 """`autograder grade`: the same scores as stock `nbgrader autograde` on every assignment's samples,
 cell by cell; nbgrader's feedback and export on its output; the single-notebook report; batches
-of some students, without --force, and clear errors."""
+of some students, without --force, several assignments in one command, and clear errors."""
 from __future__ import annotations
 
 import json
@@ -126,6 +126,21 @@ def test_students_option_no_force_skip_and_clear_errors(built_course, tmp_path):
     result = grade(course, "ps9_nothing", check=False)
     assert result.returncode == 2
     assert "generate_assignment" in result.stderr and "Traceback" not in result.stderr
+
+    # several assignments in one command (one start-up, one set of sandboxes): the same rows as
+    # one command each, a report per assignment; one that cannot be graded ends it with status 2
+    b = "ps2_bptt"
+    submit_samples(b, course)
+    alone = score_rows(a, course)
+    grade(course, b, "--quiet")
+    alone_b = score_rows(b, course)
+    grade(course, a, b, "--force", "--quiet", "--json", str(out))
+    both = json.loads(out.read_text())
+    assert list(both) == [a, b] and all(len(r["students"]) == 3 for r in both.values())
+    assert score_rows(a, course) == alone and score_rows(b, course) == alone_b
+    result = grade(course, a, "ps9_nothing", "--force", "--quiet", check=False)
+    assert result.returncode == 2 and "generate_assignment" in result.stderr and "Traceback" not in result.stderr
+    assert grade(course, a, str(next(iter(notebooks(course / "release" / a)))), check=False).returncode == 2
 
 
 def test_help_explains_both_modes():
