@@ -43,6 +43,9 @@ from .submissions import (pending_submissions, read_batch_report, record_ungrada
                           working_files)
 
 
+START_UP = "start-up (imports, nbgrader configuration)"
+
+
 def grade_assignment(course_dir: Path, assignment: str, options: TrustedGrader | None = None, *,
                      students: list[str] | None = None, force: bool = False, log_level: str = "ERROR",
                      progress: bool = True, console=None, pool_factory=None) -> BatchReport:
@@ -56,25 +59,38 @@ def grade_assignment(course_dir: Path, assignment: str, options: TrustedGrader |
 
 def grade_assignments(course_dir: Path, chosen: list[str], options: TrustedGrader | None = None, *,
                       students: list[str] | None = None, force: bool = False, log_level: str = "ERROR",
-                      progress: bool = True, console=None, pool_factory=None, on_report=None) -> list[BatchReport]:
+                      progress: bool = True, console=None, pool_factory=None, on_report=None,
+                      first=None, started: float | None = None) -> list[BatchReport]:
     """``grade_assignment`` for several assignments, one after the other, in this one process and
     on one pool of sandboxes: the start-up (imports, configuration, sandboxes) is paid once.
-    ``on_report(report)`` is called as each assignment is done."""
+    ``on_report(report)`` is called as each assignment is done. ``first``: (command, zygote) from
+    ``early_sandbox``, started before this module was imported; ``started``: when that was."""
     course_dir = Path(course_dir).resolve()
-    options = options or grader_options(course_config(course_dir))
-    started = time.perf_counter()
+    started = started or time.perf_counter()
+    if first and pool_factory is not None:
+        first[1].close()
+        first = None
+    try:
+        options = options or grader_options(course_config(course_dir))
+    except BaseException:
+        if first:
+            first[1].close()
+        raise
     if pool_factory is None:
-        command, warning = sandbox_command(options.require_sandbox)
-        pool = SandboxPool(command, options.effective_jobs())   # zygotes start now, in parallel with what follows
+        command, warning = (first[0], None) if first else sandbox_command(options.require_sandbox)
+        # zygotes start now (the first one may have already), in parallel with what follows
+        pool = SandboxPool(command, options.effective_jobs(), first[1] if first else None)
         describe = lambda: (command.kind, warning)  # noqa: E731
     else:
         pool = pool_factory(options)
         describe = pool.describe
-    reports = []
+    reports, imports = [], time.perf_counter() - started
     try:
         with _chdir(course_dir):
             for assignment in chosen:
                 timings = Timings(started=started)      # the first one pays the start-up
+                timings.add(START_UP, imports)
+                imports = 0.0
                 report = _grade_batch(course_dir, assignment, options, students, force, log_level,
                                       progress, console, timings, pool)
                 report.sandbox, report.sandbox_warning = describe()
@@ -99,7 +115,7 @@ def _chdir(path: Path):
 
 def _grade_batch(course_dir, assignment, options, students, force, log_level, progress, console, timings,
                  pool) -> BatchReport:
-    with timings.measure("start-up (imports, nbgrader configuration)"):
+    with timings.measure(START_UP):
         app = _autograde_app(assignment, students, force, log_level)
         limits = options.limits(app.config.Execute.get("timeout"))
     secret = options.variant_secret()       # per-student hidden variants; a bad secret file stops here

@@ -100,14 +100,33 @@ def _grade_one(target: str, args, course_dir: Path, explicit_course_dir: bool, e
 
 
 def _grade_batches(targets: list[str], args, course_dir: Path, err, on_report) -> None:
-    from .batch import grade_assignments
-    options = _options(args, course_dir)
-    pool_factory = _dask_pool_factory(args)
+    import time
+    started = time.perf_counter()
+    dask = getattr(args, "scheduler", None) or getattr(args, "dask_local", None) is not None
+    first = None if dask else early_sandbox()
+    try:
+        from .batch import grade_assignments            # nbgrader's stack: most of a second
+        options = _options(args, course_dir)
+        pool_factory = _dask_pool_factory(args)
+    except BaseException:
+        if first:
+            first[1].close()
+        raise
     if pool_factory is None:            # a Dask worker's bubblewrap is checked on the worker
         _warn_early(err, options.require_sandbox)
     grade_assignments(course_dir, targets, options, students=args.student, force=args.force,
                       log_level="WARN" if args.verbose else "ERROR", progress=not args.quiet, console=err,
-                      pool_factory=pool_factory, on_report=on_report)
+                      pool_factory=pool_factory, on_report=on_report, first=first, started=started)
+
+
+def early_sandbox():
+    """(command, zygote): the first sandbox, started before nbgrader is imported and the course's
+    configuration read, so that it is warm when the first notebook comes; only under bubblewrap,
+    which every configuration accepts (without it, the options decide what may run)."""
+    from ..sandbox.command import sandbox_command
+    from ..sandbox.pool import Zygote
+    command, warning = sandbox_command(False)
+    return None if warning else (command, Zygote(command))
 
 
 def _dask_pool_factory(args):

@@ -177,8 +177,11 @@ class SandboxPool:
     bottleneck is nbgrader's bookkeeping does not spend a core warming sandboxes it never needs.
     """
 
-    def __init__(self, command: SandboxCommand, jobs: int):
+    def __init__(self, command: SandboxCommand, jobs: int, first: Zygote | None = None):
+        """``first``: a zygote already started with ``command`` (``Zygote(command)``), so that
+        the first sandbox warms up while the grader still imports and reads its configuration."""
         self.command = command
+        self.first = first
         self.jobs = max(1, int(jobs))
         self.queue: queue.Queue = queue.Queue()
         self.inputs: tuple | None = None
@@ -210,8 +213,8 @@ class SandboxPool:
         self.queue.put((job, payload, answers, future, inputs_frame(*inputs) if inputs else self.inputs))
         return future
 
-    def _start(self) -> Zygote:
-        zygote = Zygote(self.command)
+    def _start(self, zygote: Zygote | None = None) -> Zygote:
+        zygote = zygote or Zygote(self.command)
         try:
             ready = zygote.wait_ready()
         except Exception:
@@ -247,8 +250,8 @@ class SandboxPool:
             while not self.demand.wait(0.1):
                 if self.closing:
                     return
-        try:
-            zygote = self._start()            # pre-warm at once, while the parent computes references
+        try:                                  # pre-warm at once, while the parent computes references
+            zygote = self._start(self.first if index == 0 else None)
         except Exception as e:                # reported by wait_ready, and to a job that needs it
             with self.lock:
                 self.start_errors.append(str(e))
