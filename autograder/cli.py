@@ -121,6 +121,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
     s.add_argument("--force", action="store_true", help="replace DIR if it is not empty")
     add_grade_parser(sub)
+    s = sub.add_parser("warm", help="keep a warm grader running: `autograder grade` then starts in a fraction of "
+                                    "a second (it forks a fresh process per run)")
+    s.add_argument("--idle", type=float, default=30.0, metavar="MINUTES",
+                   help="end after this many minutes without a run (default: 30)")
+    s.add_argument("--stop", action="store_true", help="stop this user's warm grader")
     # -- gradescope (issue 17): the autograder.zip Gradescope runs
     s = sub.add_parser("gradescope", help="write the autograder.zip that grades ASSIGNMENT on Gradescope",
                        description="Write the autograder.zip Gradescope expects (setup.sh, run_autograder, the "
@@ -144,10 +149,31 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if argv is None and args.command == "grade":     # the program itself: a warm grader, if one runs
+        from .grade.warm import delegate
+        code = delegate(sys.argv[1:])
+        if code is not None:
+            return code
+    return _run(args, exit_fast=argv is None)
+
+
+def run(argv: list[str]) -> int:
+    """The command ARGV in this process (the warm grader's forked child runs its requests so)."""
+    return _run(parser().parse_args(argv), exit_fast=False)
+
+
+def _run(args, exit_fast: bool) -> int:
+    if args.command == "warm":
+        from .grade import warm
+        if args.stop:
+            stopped = warm.stop()
+            print("autograder warm: stopped" if stopped else "autograder warm: none was running")
+            return 0 if stopped else 1
+        return warm.serve(args.idle, log=lambda line: print(line, flush=True))
     course_dir = course_directory(args.course_dir)
     if args.command == "grade":
         from .grade.command import main_from_cli
-        return main_from_cli(args, course_dir, args.course_dir is not None, exit_fast=argv is None)
+        return main_from_cli(args, course_dir, args.course_dir is not None, exit_fast=exit_fast)
     if args.command == "gradescope":
         from .authoring.gradescope import GradescopeError, write_zip
         try:

@@ -126,7 +126,7 @@ def main() -> int:
     parts: dict = {}
     for r in results.values():
         for k, v in r["ours_timings"].items():
-            if isinstance(v, (int, float)):
+            if isinstance(v, (int, float)) and "epoch" not in k:
                 parts[k] = parts.get(k, 0.0) + v
     for k, v in parts.items():
         print(f"  {k:52s} {v:7.2f}")

@@ -14,17 +14,25 @@ side by side, and read the CPU seconds and statement counts, which hardly do.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
 
 from bench_grading import stage  # noqa: E402
+
+from autograder.course import tool_env  # noqa: E402
+from autograder.grade.session import FIRST_SENT  # noqa: E402
+
+AUTOGRADER = str(Path(sys.executable).with_name("autograder"))
 
 PROBE = r'''
 import hashlib, json, os, resource, sys, time
@@ -58,6 +66,22 @@ print(json.dumps({"first": first[0] - started, "wall": time.time() - started, "c
 '''
 
 
+def through_warm(course: Path, assignment: str, env: dict) -> dict:
+    """`autograder grade` as typed, handed to a running `autograder warm`: the fixed cost from
+    just before the command starts to the first notebook sent (the warm child's own clock)."""
+    report = course / "report.json"
+    started = time.time()
+    subprocess.run([AUTOGRADER, "grade", assignment, "--force", "--jobs", "2", "--quiet", "--json", str(report)],
+                   cwd=course, env=env, check=True)
+    wall = time.time() - started
+    data = json.loads(report.read_text())
+    t = data["timings"]
+    cells = sorted((s["student"], c["grade_id"], c["score"], c["message"] or "")
+                   for s in data["students"] for n in s["notebooks"] for c in n["cells"])
+    return {"first": t["started at (epoch seconds)"] + t[FIRST_SENT] - started, "wall": wall,
+            "scores": hashlib.sha1(repr(cells).encode()).hexdigest()[:12]}
+
+
 def probe(course: Path, assignment: str) -> dict:
     out = subprocess.run([sys.executable, "-c", PROBE, assignment, str(course / "report.json")], cwd=course,
                          capture_output=True, text=True, check=True)
@@ -84,6 +108,17 @@ def main() -> int:
             print(f"  {run:7} first notebook after {r['first']:5.2f} s, wall {r['wall']:5.2f} s, "
                   f"grader CPU {r['cpu']:5.2f} s, {r['sql']:.0f} SQL statements per notebook, "
                   f"torch imported: {r['torch']}, cache: {r['cache']}, scores {r['scores']}")
+        env = {**tool_env(), "XDG_RUNTIME_DIR": str(work)}
+        server = subprocess.Popen([AUTOGRADER, "warm", "--idle", "10"], env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            server.stdout.readline()                   # it listens once it has said so
+            for i in range(args.runs):
+                r = through_warm(course, args.assignment, env)
+                print(f"  warm grader {i + 1}: first notebook after {r['first']:5.2f} s, wall {r['wall']:5.2f} s, "
+                      f"scores {r['scores']}")
+        finally:
+            subprocess.run([AUTOGRADER, "warm", "--stop"], env=env, capture_output=True)
+            server.wait(timeout=30)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

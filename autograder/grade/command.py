@@ -103,7 +103,11 @@ def _grade_batches(targets: list[str], args, course_dir: Path, err, on_report) -
     import time
     started = time.perf_counter()
     dask = getattr(args, "scheduler", None) or getattr(args, "dask_local", None) is not None
-    first = None if dask else early_sandbox()
+    from .warm import handed
+    first = handed()                    # in a warm grader's run: the sandbox it had started
+    if dask and first:
+        first[1].close()
+    first = None if dask else (first or early_sandbox())
     try:
         from .batch import grade_assignments            # nbgrader's stack: most of a second
         options = _options(args, course_dir)

@@ -22,32 +22,20 @@ the judging against its references, and every write to the gradebook and ``autog
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import Future
-from pathlib import Path
 
 from ..sandbox.command import SandboxError, sandbox_command
 from ..sandbox.pool import START_TIMEOUT, SandboxPool
+from ..course import code_digest
 from .options import GraderError
 
-PACKAGE = Path(__file__).resolve().parent.parent
 KEPT_INPUTS = 2          # sandbox pools (sets of case inputs) a worker keeps warm
 CONNECT_TIMEOUT = 30.0   # seconds to reach the scheduler (a wrong address fails fast)
 RETRIES = 2              # a task whose worker raised (not died: Dask reschedules those itself) runs again
-
-
-@functools.lru_cache(maxsize=1)
-def code_digest() -> str:
-    """A digest of the course package's code: client and workers must grade with the same checks."""
-    h = hashlib.sha256()
-    for path in sorted(PACKAGE.rglob("*.py")):
-        h.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------------------- client

@@ -24,9 +24,13 @@ from .plan import plan_job
 from .stubs import StubAnswers, StubBudget
 
 
+FIRST_SENT = "first notebook sent to the sandboxes after"
+
+
 @dataclass
 class Timings:
     started: float = field(default_factory=time.perf_counter)
+    epoch: float = field(default_factory=time.time)       # the same moment, on the wall clock
     parts: dict = field(default_factory=dict)
 
     def add(self, name: str, seconds: float) -> None:
@@ -83,6 +87,7 @@ class GradingSession:
             self.futures[key] = self.pool.submit(job, payload, answers)
         else:       # the sandbox gets this student's inputs only, never another student's variants
             self.futures[key] = self.pool.submit(job, payload, answers, inputs=trusted.sandbox_inputs())
+        self.timings.parts.setdefault(FIRST_SENT, time.perf_counter() - self.timings.started)
 
     def outcome(self, student: str, notebook: str) -> NotebookOutcome:
         key = (student, notebook)

@@ -944,10 +944,10 @@ def zygote_main(site_dirs: list[str]) -> None:
         try:
             header, payload = read_frame(in_fd)
         except EOFError:
-            return
+            os._exit(0)
         kind = header.get("type")
-        if kind == "quit":
-            return
+        if kind == "quit":            # nothing to flush or keep: skip the interpreter's tear-down
+            os._exit(0)
         if kind == "inputs":
             arrays = {}
             if payload:

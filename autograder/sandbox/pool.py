@@ -52,6 +52,12 @@ class Zygote:
             if args_file:
                 args_file.close()
         self.out_fd = self.proc.stdout.fileno()
+        # whether it lives, asked of the kernel, not of waitpid: a zygote the warm grader started
+        # (grade/warm.py) belongs to the process it forked for a run, but is not its child
+        try:
+            self.pidfd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
         self.buffer = bytearray()
         self.inputs_version = None
         self.ready: dict | None = None
@@ -138,7 +144,18 @@ class Zygote:
                 return RawRun(stream, header, time.monotonic() - started)
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        if self.pidfd is None:
+            return self.proc.poll() is None
+        return not select.select([self.pidfd], [], [], 0)[0]
+
+    def release(self) -> None:
+        """Let go of a zygote handed to another process (the warm grader's run): close this
+        process's ends of its pipes, and nothing else."""
+        for f in (self.proc.stdin, self.proc.stdout, self.stderr):
+            f.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+        self.proc.returncode = 0          # not ours to wait for any more
 
     def close(self) -> None:
         try:
@@ -155,6 +172,9 @@ class Zygote:
                 self.proc.kill()
             self.proc.wait()
         self.stderr.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 def inputs_frame(calls: dict, arrays: dict) -> tuple:
