@@ -122,7 +122,8 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
     with timings.measure("trusted test cells and references (once)"):
         trusted = _prepare(app.coursedir, assignment, pool, options)
     trusted.variant_secret = secret
-    work = Path(tempfile.mkdtemp(prefix="autograder-intake-"))      # private (0700), removed below
+    _sweep_intake_areas()
+    work = Path(tempfile.mkdtemp(prefix=f"{INTAKE_PREFIX}{os.getpid()}-"))   # private (0700), removed below
     try:
         with timings.measure("intake (submissions copied as plain data)"):
             intake = _take_in(app, assignment, trusted, options, students, work)
@@ -132,6 +133,25 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
         return _grade_taken_in(course_dir, assignment, options, limits, bar, timings, pool, app, trusted, intake)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+INTAKE_PREFIX = "autograder-intake-"
+
+
+def _sweep_intake_areas() -> None:
+    """Remove the working areas of batches that were killed (SIGKILL leaves no time to clean up):
+    this user's, named for a process that no longer runs."""
+    root = Path(tempfile.gettempdir())
+    for entry in root.glob(f"{INTAKE_PREFIX}*-*"):
+        pid = entry.name[len(INTAKE_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or entry.is_symlink() or entry.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _take_in(app, assignment: str, trusted, options, students: list[str] | None, work: Path) -> dict:

@@ -135,3 +135,21 @@ def test_a_notebook_nbformat_rejects_is_refused(tmp_path):
     del nb["cells"][0]["source"]
     _submit(tmp_path, "frank", nb)
     assert "not a valid notebook" in " ".join(_take(tmp_path)["frank"].refused)
+
+
+def test_a_killed_batchs_working_area_is_removed_by_the_next(tmp_path, monkeypatch):
+    """SIGKILL leaves a batch no time to remove its private working area: the next batch removes
+    those of processes that no longer run, and leaves a running one's alone."""
+    import subprocess
+    import tempfile
+
+    from autograder.grade import batch
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"{batch.INTAKE_PREFIX}{gone.pid}-abc"
+    live = tmp_path / f"{batch.INTAKE_PREFIX}{os.getpid()}-def"
+    for d in (dead, live):
+        (d / "student").mkdir(parents=True)
+    batch._sweep_intake_areas()
+    assert not dead.exists() and live.exists()
