@@ -9,7 +9,8 @@ submissions through a Dask cluster, with the client's serial time and an Amdahl 
 assignment with samples, round robin, as students <sample>_<k>), five identical course directories
 are graded by the commands a user types (fresh processes, start-up included): `nbgrader autograde
 A --force` per assignment; `autograder grade A --force` with `--jobs 2` and with `--dask-local 2`,
-one command per assignment; and `autograder grade A1 ... A7 --force` with `--jobs 2` and with
+one command per assignment (and `--jobs 2` again with `autograder warm` running, at the
+--separate-sizes); and `autograder grade A1 ... A7 --force` with `--jobs 2` and with
 `--dask-local 2`, one command for every assignment (one start-up, one set of sandboxes or one
 cluster). Stock nbgrader runs only at the --stock-sizes (default 10 and 30; at 200 per assignment
 it would take over an hour): at the other sizes its time is projected linearly from its
@@ -62,7 +63,9 @@ from autograder.course import assignments, notebooks, tool_env  # noqa: E402
 AUTOGRADER = str(Path(sys.executable).with_name("autograder"))
 DASK = str(Path(sys.executable).with_name("dask"))
 FIXED = ("start-up (imports, nbgrader configuration)", "trusted test cells and references (once)")
-OURS = ("jobs", "dask", "one", "dask_one")    # one command per assignment (--jobs 2, Dask), one for all
+# one command per assignment (--jobs 2; the same through a running `autograder warm`; Dask), one for all
+OURS = ("jobs", "warm", "dask", "one", "dask_one")
+SEPARATE = OURS[:3]
 
 
 # ------------------------------------------------------------------------------------ courses
@@ -125,11 +128,11 @@ def stage_synthetic(course: Path, a: str, n: int, seed: int) -> None:
 
 # ------------------------------------------------------------------------------------ running
 
-def run(cmd: list[str], cwd: Path) -> dict:
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> dict:
     """Wall seconds, exit code, peak resident memory (MB) of one command (and its reaped children)."""
     start = time.perf_counter()
     with open(cwd / ".bench-stderr", "w") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=tool_env(), stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env or tool_env(), stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     out = {"seconds": time.perf_counter() - start, "exit": proc.returncode, "peak_mb": usage.ru_maxrss / 1024,
@@ -140,11 +143,11 @@ def run(cmd: list[str], cwd: Path) -> dict:
     return out
 
 
-def ours(course: Path, chosen: list[str], *flags: str) -> dict:
+def ours(course: Path, chosen: list[str], *flags: str, env: dict | None = None) -> dict:
     """`autograder grade A [B ...]`: one command; its timings per assignment."""
     report = course / ".bench-report.json"
     report.unlink(missing_ok=True)
-    out = run([AUTOGRADER, "grade", *chosen, "--force", "--quiet", "--json", str(report), *flags], course)
+    out = run([AUTOGRADER, "grade", *chosen, "--force", "--quiet", "--json", str(report), *flags], course, env)
     data = json.loads(report.read_text()) if report.exists() else {}
     data = {chosen[0]: data} if len(chosen) == 1 and data else data
     out["timings"] = {a: r["timings"] for a, r in data.items()}
@@ -159,9 +162,30 @@ def differences(a: str, left: Path, right: Path) -> int:
 
 # ------------------------------------------------------------------------------------ the table
 
-def table(sizes: list[int], stock_sizes: list[int], chosen: list[str], work: Path) -> list[dict]:
+def table(sizes: list[int], stock_sizes: list[int], separate_sizes: list[int], chosen: list[str],
+          work: Path) -> list[dict]:
     rows, per_notebook = [], {}          # per_notebook: assignment -> stock seconds per notebook
+    warm_env, server = start_warm(work) if set(sizes) & set(separate_sizes) else (None, None)
+    try:
+        return _table(sizes, stock_sizes, separate_sizes, chosen, work, rows, per_notebook, warm_env)
+    finally:
+        if server:
+            subprocess.run([AUTOGRADER, "warm", "--stop"], env=warm_env, capture_output=True)
+            server.wait(timeout=30)
+
+
+def start_warm(work: Path) -> tuple[dict, subprocess.Popen]:
+    """`autograder warm`, on a socket folder of its own (``XDG_RUNTIME_DIR``)."""
+    (work / "xdg").mkdir(exist_ok=True)
+    env = {**tool_env(), "XDG_RUNTIME_DIR": str(work / "xdg")}
+    server = subprocess.Popen([AUTOGRADER, "warm", "--idle", "120"], env=env, stdout=subprocess.PIPE, text=True)
+    server.stdout.readline()                 # it listens once it has said so
+    return env, server
+
+
+def _table(sizes, stock_sizes, separate_sizes, chosen, work, rows, per_notebook, warm_env) -> list[dict]:
     for n in sizes:
+        separate = n in separate_sizes
         courses = {k: new_course(work / f"{k}-{n}") for k in ("stock",) + OURS}
         for a in chosen:
             stage_round_robin(courses["stock"], a, n)
@@ -169,7 +193,7 @@ def table(sizes: list[int], stock_sizes: list[int], chosen: list[str], work: Pat
             shutil.rmtree(courses[k])
             shutil.copytree(courses["stock"], courses[k])
         row = {"per_assignment": n, "notebooks": n * len(chosen), "stock_s": 0.0, "differences": 0,
-               "stock_projected": n not in stock_sizes, **{f"{k}_s": 0.0 for k in OURS}}
+               "stock_projected": n not in stock_sizes, **{f"{k}_s": 0.0 if separate else None for k in SEPARATE}}
         for a in chosen:
             if n in stock_sizes:
                 t = run([sys.executable, "-m", "nbgrader", "autograde", a, "--force", "--log-level=ERROR"],
@@ -178,16 +202,19 @@ def table(sizes: list[int], stock_sizes: list[int], chosen: list[str], work: Pat
             else:
                 t = per_notebook.get(a, float("nan")) * n
             row["stock_s"] += t
-            row["jobs_s"] += ours(courses["jobs"], [a], "--jobs", "2")["seconds"]
-            row["dask_s"] += ours(courses["dask"], [a], "--dask-local", "2")["seconds"]
+            if separate:
+                row["jobs_s"] += ours(courses["jobs"], [a], "--jobs", "2")["seconds"]
+                row["warm_s"] += ours(courses["warm"], [a], "--jobs", "2", env=warm_env)["seconds"]
+                row["dask_s"] += ours(courses["dask"], [a], "--dask-local", "2")["seconds"]
             print(f"  {n}/assignment {a}: stock {t:.1f} s, totals so far {row}", flush=True)
         row["one_s"] = ours(courses["one"], chosen, "--jobs", "2")["seconds"]
         row["dask_one_s"] = ours(courses["dask_one"], chosen, "--dask-local", "2")["seconds"]
+        ran = [k for k in OURS if row.get(f"{k}_s") is not None]
         for a in chosen:
-            for k in OURS[1:]:
-                row["differences"] += differences(a, courses["jobs"], courses[k])
+            for k in ran[1:]:
+                row["differences"] += differences(a, courses[ran[0]], courses[k])
             if n in stock_sizes:
-                row["differences"] += differences(a, courses["stock"], courses["jobs"])
+                row["differences"] += differences(a, courses["stock"], courses[ran[0]])
         print(f"  {n}/assignment, one command each: {row}", flush=True)
         rows.append(row)
         for c in courses.values():
@@ -196,14 +223,15 @@ def table(sizes: list[int], stock_sizes: list[int], chosen: list[str], work: Pat
 
 
 def print_table(rows: list[dict], chosen: list[str]) -> None:
-    print(f"\n| batch ({len(chosen)} assignments) | `nbgrader autograde` | `--jobs 2` | `--dask-local 2` "
-          f"| one command, `--jobs 2` | one command, `--dask-local 2` | best vs stock | scores |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"\n| batch ({len(chosen)} assignments) | `nbgrader autograde` | `--jobs 2` | `--jobs 2`, warm grader "
+          f"| `--dask-local 2` | one command, `--jobs 2` | one command, `--dask-local 2` | best vs stock | scores |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         stock = f"{r['stock_s']:.0f} s" + (" (projected)" if r["stock_projected"] else "")
         same = "identical, cell by cell" if not r["differences"] else f"{r['differences']} cells DIFFER"
-        cols = " | ".join(f"{r[f'{k}_s']:.1f} s ({r['stock_s'] / r[f'{k}_s']:.1f}x)" for k in OURS)
-        best = r["stock_s"] / min(r[f"{k}_s"] for k in OURS)
+        cols = " | ".join(f"{r[f'{k}_s']:.1f} s ({r['stock_s'] / r[f'{k}_s']:.1f}x)" if r.get(f"{k}_s") else "not run"
+                          for k in OURS)
+        best = r["stock_s"] / min(r[f"{k}_s"] for k in OURS if r.get(f"{k}_s"))
         print(f"| {r['per_assignment']} per assignment ({r['notebooks']}) | {stock} | {cols} | {best:.1f}x | {same} |")
 
 
@@ -281,6 +309,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10, 30, 200], help="notebooks per assignment")
     parser.add_argument("--stock-sizes", type=int, nargs="*", default=[10, 30],
                         help="sizes at which stock nbgrader runs (elsewhere: projected linearly)")
+    parser.add_argument("--separate-sizes", type=int, nargs="*", default=[10, 30],
+                        help="sizes at which one command per assignment runs too (elsewhere: one for all)")
     parser.add_argument("--assignments", nargs="*", help="default: every assignment with samples")
     parser.add_argument("--synthetic", type=int, default=5000, help="synthetic submissions (0: none)")
     parser.add_argument("--workers", type=int, default=2, help="Dask workers for the synthetic batch")
@@ -293,7 +323,7 @@ def main() -> int:
     results: dict = {"load_average_at_start": os.getloadavg()}
     try:
         if not args.skip_table:
-            results["table"] = table(args.sizes, args.stock_sizes, chosen, work)
+            results["table"] = table(args.sizes, args.stock_sizes, args.separate_sizes, chosen, work)
         if args.synthetic:
             results["synthetic"] = synthetic(args.synthetic, chosen, args.workers, work)
     finally:
