@@ -259,7 +259,8 @@ def _take_notebooks(sub: Submission, trusted) -> None:
         invalid: dict = {}
         nb, problem = read_submission(path, invalid)
         if problem is None and invalid:
-            problem = messages.INVALID_NOTEBOOK.format(name=path.name, why=str(invalid["ValidationError"].message)[:160])
+            why = str(invalid["ValidationError"].message)[:160]        # nbformat's schema rejects it
+            problem = messages.INVALID_NOTEBOOK.format(name=path.name, why=why)
         if problem:
             sub.refused.append(problem)
             continue
