@@ -183,6 +183,7 @@ def _grade_taken_in(course_dir, assignment, options, limits, bar, timings, pool,
     for sub in intake.values():
         session.notes.setdefault(sub.student, []).extend(sub.notes)
         session.voided.update({(sub.student, nb): v for nb, v in sub.voided.items()})
+        session.parsed.update({(sub.student, nb): part for nb, part in sub.parsed.items()})
     try:
         submissions = pending_submissions(converter, assignment)
         if bar:

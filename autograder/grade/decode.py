@@ -7,7 +7,6 @@ becomes an inert placeholder named after the learner's class, so a message can n
 from __future__ import annotations
 
 import hashlib
-import json
 
 import numpy as np
 
@@ -104,19 +103,36 @@ def _bad():
     raise Unreadable("malformed value")
 
 
-def digest(desc, arrays: dict) -> str:
-    """A fingerprint of a returned value (for reusing verdicts on identical outputs)."""
-    h = hashlib.sha1(json.dumps(desc, sort_keys=True).encode())
-    for key in sorted(_array_keys(desc)):
-        a = arrays.get(key)
-        if isinstance(a, np.ndarray):
-            h.update(f"{key}{a.dtype.str}{a.shape}".encode())
-            h.update(np.ascontiguousarray(a).tobytes())
+def fingerprint(descs: list, arrays: dict) -> str:
+    """One fingerprint of several returned values (a call's result and its arguments after it),
+    for reusing verdicts on identical outputs: their descriptions, then each one's arrays."""
+    h = hashlib.sha1(repr(descs).encode("utf-8", "surrogatepass"))     # plain JSON data: repr is exact
+    for desc in descs:
+        h.update(b"|")
+        for key in sorted(_array_keys(desc)):
+            a = arrays.get(key)
+            if isinstance(a, np.ndarray):
+                h.update(f"{key}{a.dtype.str}{a.shape}".encode())
+                h.update(_buffer(a))
     return h.hexdigest()
 
 
+def _buffer(a: np.ndarray):
+    """The array's bytes in C order, without a copy when its memory already is."""
+    if a.flags.c_contiguous:
+        try:
+            return a.data
+        except (ValueError, TypeError, BufferError):      # dtypes without a buffer format (datetime64)
+            pass
+    return np.ascontiguousarray(a).tobytes()
+
+
 def _array_keys(desc) -> set:
+    """The array keys a description refers to: every "nd" node's "k", at any depth."""
     found = set()
+    if _walk_keys(desc, found, 0):
+        return found
+    found.clear()                       # deeper than the recursion allows: the same walk, iterative
     stack = [desc]
     while stack:
         d = stack.pop()
@@ -128,3 +144,30 @@ def _array_keys(desc) -> set:
             stack.extend(d)
     return found
 
+
+def _walk_keys(d, found: set, depth: int) -> bool:
+    """The walk of ``_array_keys``, recursive, visiting containers only and taking the encoder's
+    leaves (an array, a scalar) without a call of their own; False past depth 40."""
+    if depth > 40:
+        return False
+    if isinstance(d, dict):
+        if d.get("t") == "nd":
+            found.add(d.get("k"))
+        children = d.values()
+    elif isinstance(d, list):
+        children = d
+    else:
+        return True
+    for v in children:
+        if type(v) is dict and len(v) == 2 and type(v.get("t")) is str:
+            x = v["k"] if "k" in v else v["v"] if "v" in v else v    # {"t", "k"} or {"t", "v"}
+            if type(x) in _LEAF:
+                if v["t"] == "nd":
+                    found.add(v.get("k"))
+                continue
+        if isinstance(v, (dict, list)) and not _walk_keys(v, found, depth + 1):
+            return False
+    return True
+
+
+_LEAF = (str, int, float, bool, type(None))

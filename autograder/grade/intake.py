@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import stat
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbformat.v4.nbjson import BytesEncoder
+from nbformat.v4.rwbase import rejoin_lines, split_lines, strip_transient
 
 from ..checks import messages
+from .plan import planned_part
 from .steps.check_cell_metadata import cell_problem
 
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}")
@@ -56,6 +59,7 @@ class Submission:
     notes: list[str] = field(default_factory=list)      # files left out, a mapped name, repaired cells
     refused: list[str] = field(default_factory=list)    # why it cannot be graded at all
     voided: dict[str, dict[str, str]] = field(default_factory=dict)   # notebook -> test grade_id -> why
+    parsed: dict = field(default_factory=dict)   # notebook -> what plan_job reads of the notebook written
 
 
 def student_id_for(folder: str) -> str:
@@ -243,39 +247,47 @@ def _check_timestamp(sub: Submission) -> None:
 
 
 def _take_notebooks(sub: Submission, trusted) -> None:
-    """Validate and normalise each assignment notebook of the copy, in place."""
+    """Validate and normalise each assignment notebook of the copy, in place. Each is parsed and
+    validated once (``read_submission``, whose schema validation also repairs duplicate cell ids)
+    and written back; the part the plan reads is kept for the session (``sub.parsed``), which
+    would otherwise parse the same file again."""
     from .session import read_submission
     for name, tnb in trusted.notebooks.items():
         path = sub.path / f"{name}.ipynb"
         if not path.is_file():
             continue
-        nb, problem = read_submission(path)
-        if problem is None:
-            nb, problem = _validated(nb, path.name)
+        invalid: dict = {}
+        nb, problem = read_submission(path, invalid)
+        if problem is None and invalid:
+            why = str(invalid["ValidationError"].message)[:160]        # nbformat's schema rejects it
+            problem = messages.INVALID_NOTEBOOK.format(name=path.name, why=why)
         if problem:
             sub.refused.append(problem)
             continue
-        voided = _repair_cells(nb, tnb, sub.notes, name)
+        notes: list[str] = []
+        voided = _repair_cells(nb, tnb, notes, name)
+        try:
+            text = _notebook_json(nb)
+        except Exception as e:                      # too deeply nested to encode (RecursionError)
+            sub.refused.append(messages.INVALID_NOTEBOOK.format(name=path.name, why=type(e).__name__))
+            continue
+        sub.notes.extend(notes)
         if voided:
             sub.voided[name] = voided
-        nbformat.write(nb, path)
+        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        sub.parsed[name] = planned_part(nb)
 
 
-def _validated(nb, filename: str):
-    """(the notebook normalised as nbformat does: duplicate cell ids repaired; None), or (None,
-    why nbformat's schema rejects it)."""
-    from nbformat.validator import ValidationError, normalize, validate
+def _notebook_json(nb) -> str:
+    """The text ``nbformat.write`` gives (``v4.nbjson.writes``), without its deep copy and its
+    validation (done once, when read): lines are split for the file and joined again after."""
+    strip_transient(nb)
+    split_lines(nb)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, fixed = normalize(nb)
-            fixed = nbformat.from_dict(fixed)
-            validate(fixed)
-        return fixed, None
-    except ValidationError as e:
-        return None, messages.INVALID_NOTEBOOK.format(name=filename, why=str(e.message)[:160])
-    except Exception as e:
-        return None, messages.INVALID_NOTEBOOK.format(name=filename, why=type(e).__name__)
+        return json.dumps(nb, cls=BytesEncoder, indent=1, sort_keys=True, separators=(",", ": "),
+                          ensure_ascii=False)
+    finally:
+        rejoin_lines(nb)
 
 
 def _repair_cells(nb, trusted_nb, notes: list[str], notebook: str) -> dict[str, str]:
@@ -295,7 +307,7 @@ def _repair_cells(nb, trusted_nb, notes: list[str], notebook: str) -> dict[str, 
             del cell.metadata["nbgrader"]
             then = messages.METADATA_DROPPED
         else:
-            cell.metadata["nbgrader"] = _trusted_meta(known)
+            cell.metadata["nbgrader"] = nbformat.from_dict(_trusted_meta(known))
             then = messages.METADATA_VOIDED if known.is_test else messages.METADATA_RESTORED
             if known.is_test:
                 voided[known.grade_id] = why

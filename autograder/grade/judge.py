@@ -14,7 +14,7 @@ import nbformat
 from ..checks import api, messages
 from ..checks.follow import lendable
 from .assignment import CaseRef, TestCell, TrustedAssignment
-from .decode import Unreadable, decode, digest
+from .decode import Unreadable, decode, fingerprint
 
 @dataclass
 class CellVerdict:
@@ -47,12 +47,12 @@ class NotebookOutcome:
 # against the schema (a millisecond apiece, hundreds per batch), and nbgrader validates the
 # whole notebook when it writes it anyway.
 def _stream(name: str, text: str):
-    return nbformat.from_dict({"output_type": "stream", "name": name, "text": text})
+    return nbformat.NotebookNode(output_type="stream", name=name, text=text)
 
 
 def _error(ename: str, evalue: str, traceback: list[str] | None = None):
     tb = list(traceback) if traceback else [f"{ename}: {evalue}"]
-    return nbformat.from_dict({"output_type": "error", "ename": ename, "evalue": evalue, "traceback": tb})
+    return nbformat.NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=tb)
 
 
 def _learner_error(err: dict, note: str | None = None):
@@ -170,45 +170,51 @@ def _judge_call(ref: CaseRef, rec: dict, arrays: dict, memo: dict, limits: dict,
     """None when one call's result is right, its message when wrong, or (error output, message)
     when the call timed out, raised, or left no readable record."""
     name = ref.exercise.name
-    where = api.describe_case(ref.exercise, ref.case, ref.inputs)
     status = rec.get("status")
     if status == "timeout":
-        message = messages.case_timeout(name, limits["cell_timeout"], where)
+        message = messages.case_timeout(name, limits["cell_timeout"], _where(ref))
         return _error("TimeoutError", message), message
     if status == "case-timeout" and ref.limit:
-        message = messages.case_time_limit(name, ref.limit, where)
+        message = messages.case_time_limit(name, ref.limit, _where(ref))
         return _error("TimeoutError", message), message
     if status == "raised":
         err = rec.get("error") if isinstance(rec.get("error"), dict) else {}
         if ref.case.get("expect") == "ValueError" and err.get("is_value_error") is True:
             return None
-        note = messages.raised_by(name, where)
+        note = messages.raised_by(name, _where(ref))
         lent = _lent(rec, ref)
         if lent:
             note += "\n" + messages.checked_with(name, lent).strip()
         return _learner_error(err, note), f"{err.get('ename', 'Exception')}: {err.get('evalue', '')} {note}"
     if status != "returned":
-        message = messages.unreadable_result(name, where)
+        message = messages.unreadable_result(name, _where(ref))
         return _error("GraderError", message), message
-    return _verdict(ref, rec, arrays, memo, name, where, integration, named)
+    return _verdict(ref, rec, arrays, memo, name, integration, named)
+
+
+def _where(ref: CaseRef) -> str:
+    """The case as messages describe it (only a message needs it: most calls pass)."""
+    return api.describe_case(ref.exercise, ref.case, ref.inputs)
 
 
 def _lent(rec: dict, ref: CaseRef) -> tuple[str, ...]:
     """The references the sandbox's stubs returned during this call, as the child reports them
     (only the message's wording depends on it)."""
-    lent = rec.get("lent") if isinstance(rec.get("lent"), list) else []
+    lent = rec.get("lent")
+    if not lent or not isinstance(lent, list):
+        return ()
     allowed = {e.name for e in lendable(ref.exercise)}
     return tuple(dict.fromkeys(n for n in lent if isinstance(n, str) and n in allowed))
 
 
-def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where: str,
+def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str,
              integration: bool = False, named: list | None = None) -> str | None:
     """``api.run_case``'s decision for one returned value, with a memo over identical outputs;
     the names of the catalogued mistakes it equals are appended to ``named``."""
     value, after = rec.get("value"), rec.get("after")
     called = _lent(rec, ref)
     try:
-        key = (ref.key, digest(value, arrays), digest(after, arrays), called, integration)
+        key = (ref.key, fingerprint([value, after], arrays), called, integration)
     except Exception:
         key = None
     if key is not None and key in memo:
@@ -220,11 +226,11 @@ def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where
         got = decode(value, arrays)
         given_after = decode(after, arrays)
     except (Unreadable, ValueError, TypeError, OverflowError) as e:
-        return messages.unreadable_value(name, where, e)
+        return messages.unreadable_value(name, _where(ref), e)
     ex = ref.exercise
     found: list[str] = []
     if ref.case.get("expect"):
-        result = messages.should_raise(name, where, got)
+        result = messages.should_raise(name, _where(ref), got)
     else:
         after_args = dict(zip(ex.args, given_after)) if isinstance(given_after, list) and \
             len(given_after) == len(ex.args) else {a: None for a in ex.args}
@@ -233,7 +239,7 @@ def _verdict(ref: CaseRef, rec: dict, arrays: dict, memo: dict, name: str, where
         except Exception:
             changed = list(ex.args)
         if changed:
-            result = messages.modified_inputs(name, changed, where)
+            result = messages.modified_inputs(name, changed, _where(ref))
         else:
             result = api.judge(ex, ref.case, ref.inputs, ref.expected, got, called, integration, found,
                                ref.mistakes)

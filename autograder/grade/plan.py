@@ -31,6 +31,18 @@ def cell_key(cell, index: int) -> str:
     return f"{index}:{cell.get('id', '')}"
 
 
+def planned_part(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """What ``plan_job`` reads of a notebook: each cell's type, id, source, nbgrader metadata and
+    tags (the intake keeps this of every notebook it writes, for the session; outputs stay out)."""
+    cells = []
+    for cell in nb.cells:
+        part = {key: cell[key] for key in ("cell_type", "id", "source") if key in cell}
+        meta = cell.get("metadata", {})
+        part["metadata"] = {key: meta[key] for key in ("nbgrader", "tags") if key in meta}
+        cells.append(part)
+    return nbformat.NotebookNode(cells=cells)
+
+
 def plan_job(trusted: TrustedNotebook, nb: nbformat.NotebookNode) -> list[dict]:
     """The steps the sandbox runs for one submitted notebook.
 

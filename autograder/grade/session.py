@@ -60,6 +60,7 @@ class GradingSession:
         self.problems: dict[tuple[str, str], str] = {}
         self.notes: dict[str, list[str]] = {}       # student -> files left out of their notebooks' folder
         self.voided: dict[tuple[str, str], dict[str, str]] = {}   # (student, notebook) -> test grade_id -> why
+        self.parsed: dict = {}          # (student, notebook) -> the intake's planned_part of the file it wrote
         self.cache: dict = {}                       # for nbgrader's steps (source cells, ...)
         self.sandbox_seconds = self.sandbox_cpu = 0.0
 
@@ -67,10 +68,12 @@ class GradingSession:
         key = (student, notebook)
         if key in self.futures or key in self.problems:
             return
-        nb, problem = read_submission(path)
-        if problem:
-            self.problems[key] = problem
-            return
+        nb = self.parsed.pop(key, None)         # the intake parsed and validated this very file
+        if nb is None:
+            nb, problem = read_submission(path)
+            if problem:
+                self.problems[key] = problem
+                return
         trusted = self.trusted.for_student(student)       # their own hidden cases, with a variant secret
         steps = plan_job(trusted.notebooks[notebook], nb)
         names, payload, dropped = pack_files(files or [], self.files_bytes)
@@ -184,8 +187,9 @@ def pack_files(files: list[tuple[str, str]], limit: int) -> tuple[list, bytes, l
     return names, b"".join(parts), dropped
 
 
-def read_submission(path: Path):
-    """(notebook, None), or (None, why it cannot be graded at all)."""
+def read_submission(path: Path, invalid: dict | None = None):
+    """(notebook, None), or (None, why it cannot be graded at all). A notebook that breaks
+    nbformat's schema is still returned, its error put into ``invalid`` (as "ValidationError")."""
     name = Path(path).name
     try:
         raw = Path(path).read_bytes()
@@ -196,7 +200,7 @@ def read_submission(path: Path):
     except UnicodeDecodeError as e:
         return None, f"{name} is not valid JSON (invalid UTF-8 at byte {e.start}): re-save the notebook in Jupyter"
     try:
-        return nbformat.reads(text, as_version=4), None
+        return nbformat.reads(text, as_version=4, capture_validation_error=invalid), None
     except nbformat.reader.NotJSONError:
         return None, f"{name} is not valid JSON (a damaged or unsaved file): re-save the notebook in Jupyter"
     except Exception as e:

@@ -153,3 +153,32 @@ def test_a_killed_batchs_working_area_is_removed_by_the_next(tmp_path, monkeypat
         (d / "student").mkdir(parents=True)
     batch._sweep_intake_areas()
     assert not dead.exists() and live.exists()
+
+
+def test_the_session_plans_from_what_the_intake_wrote(tmp_path):
+    """The part of each notebook kept for the session (``sub.parsed``) is what reading the written
+    file back gives the plan, repaired cells, repaired duplicate ids and split lines included."""
+    from autograder.grade.plan import planned_part
+    from autograder.grade.session import read_submission
+    nb = _notebook({"schema_version": 99, "grade_id": "test_f"})
+    nb["cells"].append(dict(nb["cells"][0], source=["a = 1\n", "b = 2"]))     # a duplicate id, a split source
+    nb["cells"][2]["metadata"] = {"tags": ["demo"]}
+    _submit(tmp_path, "gina", nb)
+    sub = _take(tmp_path)["gina"]
+    back, problem = read_submission(sub.path / f"{A}.ipynb")
+    assert problem is None
+    assert sub.parsed[A] == planned_part(back)
+    assert len({c["id"] for c in sub.parsed[A].cells}) == 3
+
+
+def test_metadata_answers_are_remembered_by_exact_value():
+    """cell_problem's memo tells apart what JSON tells apart (True is not 1, 1 is not 1.0, -0.0 is
+    not 0.0) and keeps key order, which can decide the error reported."""
+    base = {"schema_version": 3, "grade": True, "solution": False, "locked": True, "grade_id": "t"}
+    for _ in range(2):                                      # the second round answers from the memo
+        assert cell_problem({"metadata": {"nbgrader": dict(base, points=1)}}) is None
+        assert "not of type" in cell_problem({"metadata": {"nbgrader": dict(base, points=True)}})
+        assert cell_problem({"metadata": {"nbgrader": dict(base, schema_version=3.0)}}).startswith("schema version 3.0")
+        assert "-0.0" in cell_problem({"metadata": {"nbgrader": dict(base, schema_version=-0.0)}})
+        assert "0.0" in cell_problem({"metadata": {"nbgrader": dict(base, schema_version=0.0)}})
+        assert "-0.0" not in cell_problem({"metadata": {"nbgrader": dict(base, schema_version=0.0)}})

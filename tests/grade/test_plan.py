@@ -58,3 +58,16 @@ def test_decode_builds_only_plain_values():
     assert decode({"t": "tuple", "items": [{"t": "float", "v": "nan"}, {"t": "none"}]}, {})[1] is None
     with pytest.raises(Exception):
         decode({"t": "nd", "k": "missing"}, {})
+
+
+def test_array_keys_are_found_at_any_depth_as_the_general_walk_finds_them():
+    """decode._array_keys (a recursive walk with the encoder's leaves taken inline, iterative past
+    depth 40) finds every "nd" node's key, however a hostile child nests them."""
+    from autograder.grade.decode import _array_keys
+    deep = {"t": "nd", "k": "z"}
+    for _ in range(200):
+        deep = {"t": "list", "items": [deep, {"t": "str", "v": "x"}]}
+    desc = {"t": "tuple", "items": [{"t": "nd", "k": "a0"}, {"t": "dict", "items": [[{"t": "str", "v": "W"},
+            {"t": "nd", "k": "a1"}]]}, {"t": "str", "v": {"t": "nd", "k": "a2"}}, {"t": "nd"}, deep,
+            {"t": "obj", "k": {"t": "nd", "k": "a3"}}, {"t": "none", "items": [{"t": "nd", "k": "a4", "x": 1}]}]}
+    assert _array_keys(desc) == {"a0", "a1", "a2", None, "z", "a3", "a4"}
