@@ -70,6 +70,7 @@ MAPPED_NAME = ("the folder name {name} is not a safe student id (letters, digits
                "at most 64, starting with a letter or digit): graded as {student}")
 BAD_TIMESTAMP = "timestamp.txt does not hold a time nbgrader can read"
 INVALID_NOTEBOOK = "{name} is not a valid notebook ({why}): re-save it in Jupyter"
+NOT_UNICODE = "it holds text that is not valid Unicode, a lone surrogate"
 INVALID_METADATA = ("the nbgrader metadata of cell {cell} is invalid ({why}), so this test cell scores 0; "
                     "do not edit nbgrader's cell metadata")
 INVALID_METADATA_NOTE = "{notebook}: the nbgrader metadata of cell {cell} is invalid ({why}): {then}"

@@ -268,13 +268,17 @@ def _take_notebooks(sub: Submission, trusted) -> None:
         voided = _repair_cells(nb, tnb, notes, name)
         try:
             text = _notebook_json(nb)
+            data = (text if text.endswith("\n") else text + "\n").encode("utf-8")
+        except UnicodeEncodeError:                  # JSON may escape a lone surrogate; UTF-8 cannot hold it
+            sub.refused.append(messages.INVALID_NOTEBOOK.format(name=path.name, why=messages.NOT_UNICODE))
+            continue
         except Exception as e:                      # too deeply nested to encode (RecursionError)
             sub.refused.append(messages.INVALID_NOTEBOOK.format(name=path.name, why=type(e).__name__))
             continue
         sub.notes.extend(notes)
         if voided:
             sub.voided[name] = voided
-        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        path.write_bytes(data)
         sub.parsed[name] = planned_part(nb)
 
 

@@ -137,6 +137,18 @@ def test_a_notebook_nbformat_rejects_is_refused(tmp_path):
     assert "not a valid notebook" in " ".join(_take(tmp_path)["frank"].refused)
 
 
+def test_a_lone_surrogate_refuses_that_notebook_only(tmp_path):
+    """JSON may escape a lone surrogate (\\ud800), which no UTF-8 file can hold: that submission is
+    refused with the reason, and the one beside it is taken in (it used to raise, ending the batch)."""
+    nb = _notebook()
+    nb["cells"][0]["source"] = "def f(): return '\ud800'"
+    _submit(tmp_path, "gina", nb)
+    _submit(tmp_path, "hal")
+    taken = _take(tmp_path)
+    assert "not valid Unicode" in " ".join(taken["gina"].refused)
+    assert not taken["hal"].refused and (taken["hal"].path / f"{A}.ipynb").is_file()
+
+
 def test_a_killed_batchs_working_area_is_removed_by_the_next(tmp_path, monkeypatch):
     """SIGKILL leaves a batch no time to remove its private working area: the next batch removes
     those of processes that no longer run, and leaves a running one's alone."""
