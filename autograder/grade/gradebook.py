@@ -46,18 +46,32 @@ def shared_gradebook_engine():
         gb.close = gb.db.remove                     # keep the shared engine open
         return gb
 
+    global _shared
     modules = (m_autograde, m_late, m_overwrite, m_kernelspec, m_save)
     saved = [m.Gradebook for m in modules]
     for m in modules:
         m.Gradebook = gradebook
+    _shared = gradebook
     try:
         yield
     finally:
+        _shared = None
         for m, g in zip(modules, saved):
             m.Gradebook = g
         for engine in engines.values():
             engine.dispose()
 
+
+
+_shared = None      # the Gradebook of shared_gradebook_engine while a batch runs
+
+
+def open_gradebook(db_url: str, course_id: str):
+    """An nbgrader ``Gradebook``: during a batch, one on the batch's shared engine."""
+    if _shared is not None:
+        return _shared(db_url, course_id)
+    from nbgrader.api import Gradebook
+    return Gradebook(db_url, course_id)
 
 
 @contextlib.contextmanager

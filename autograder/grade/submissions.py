@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import joinedload, selectinload, undefer
 
 from . import verdicts
-from .gradebook import chunks, gradebook_session
+from .gradebook import chunks, gradebook_session, open_gradebook
 from .report import BatchReport, CellReport, NotebookReport, StudentReport
 
 
@@ -54,26 +54,28 @@ def working_files(folder: str, ignore: list[str], exclude: list[str]) -> list[tu
 def record_ungradable(coursedir, assignment: str, student: str, folder: str, reasons: list[str]) -> None:
     """A submission that cannot be run at all: every cell scored 0 in the gradebook, with the reason
     as the automatic comment formgrader shows (nbgrader's own rule for a missing notebook)."""
-    from nbgrader.api import Gradebook, SubmittedNotebook
+    from nbgrader.api import SubmittedNotebook
     from sqlalchemy import select
     dest = coursedir.format_path(coursedir.autograded_directory, student, assignment)
     if os.path.isdir(dest):
         shutil.rmtree(dest)           # as nbgrader does for a submission it failed to grade
     text = "Not graded: " + "; ".join(reasons)
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+    with open_gradebook(coursedir.db_url, coursedir.course_id) as gb:
         gb.update_or_create_student(student)
         timestamp = coursedir.get_existing_timestamp(folder)
         sub = (gb.update_or_create_submission(assignment, student, timestamp=timestamp) if timestamp
                else gb.update_or_create_submission(assignment, student))
         notebooks = gb.db.scalars(select(SubmittedNotebook).where(SubmittedNotebook.assignment_id == sub.id)
                                   .options(*_notebook_rows(), selectinload(SubmittedNotebook.comments))).all()
+        # the verdicts first: once the grades below are flushed, SQLAlchemy expires their computed
+        # columns (cell type, maximum score), and reading them again is a query per grade
+        verdicts.replace_ungradable(gb.db, sub.assignment.course_id, assignment, student, notebooks, "; ".join(reasons))
         for nb in notebooks:
             for grade in nb.grades:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
             for comment in nb.comments:
                 comment.auto_comment = text
-        verdicts.replace_ungradable(gb.db, sub.assignment.course_id, assignment, student, notebooks, "; ".join(reasons))
         gb.db.commit()
 
 
