@@ -89,7 +89,8 @@ class TrustedAssignment:
     @classmethod
     def from_gradebook(cls, db_url: str, course_id: str, assignment: str) -> "TrustedAssignment":
         """The cells nbgrader itself restores into submissions (written by generate_assignment),
-        read in four queries (the notebooks, their source cells, their graded and solution cells)."""
+        read in four queries (the assignment, its notebooks, their source cells, their graded and
+        solution cells)."""
         from nbgrader.api import Assignment, BaseCell, Notebook
         from sqlalchemy import select
         from sqlalchemy.orm import selectinload, with_polymorphic
