@@ -1,4 +1,4 @@
-"""BatchedSaveAutoGrades: nbgrader's ``SaveAutoGrades`` with two queries and one commit per
+"""BatchedSaveAutoGrades: nbgrader's ``SaveAutoGrades`` with one query and one commit per
 notebook, which also records the trusted verdicts (``grade/verdicts.py``) in that commit."""
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import nbgrader.preprocessors.saveautogrades as m_save
 from nbgrader import utils
 from nbgrader.api import Assignment, BaseCell, Comment, Grade, Notebook, SubmittedAssignment, SubmittedNotebook
 from nbgrader.preprocessors import SaveAutoGrades
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 
 from .. import verdicts
 
 
 class BatchedSaveAutoGrades(SaveAutoGrades):
-    """nbgrader's SaveAutoGrades, with the notebook's grade and comment rows loaded in two
-    queries and committed once, instead of a query and a commit per cell. Same scores, same
+    """nbgrader's SaveAutoGrades, with the notebook's grade and comment rows loaded in one
+    query and committed once, instead of a query and a commit per cell. Same scores, same
     comments. The verdicts TrustedExecute left in the resources go into the same commit."""
 
     def preprocess(self, nb, resources):
@@ -26,12 +26,12 @@ class BatchedSaveAutoGrades(SaveAutoGrades):
         with self.gradebook:
             db = self.gradebook.db
             names = {"notebook": self.notebook_id, "assignment": self.assignment_id, "student": self.student_id}
-            grades = db.execute(_of_notebook(Grade, Assignment.course_id), names).all()
-            self._grades = {name: grade for grade, name, _ in grades}
-            self._comments = {name: comment for comment, name in db.execute(_of_notebook(Comment), names)}
-            if grades:
-                course_id = grades[0][2]
-            else:           # no grade cells (or no such notebook: nbgrader's MissingEntry, as before)
+            cells = db.execute(_cells_of_notebook(), names).all()
+            self._grades = {name: grade for name, grade, _, _ in cells if grade is not None}
+            self._comments = {name: comment for name, _, comment, _ in cells if comment is not None}
+            if cells:
+                course_id = cells[0][3]
+            else:           # no graded cells (or no such notebook: nbgrader's MissingEntry, as before)
                 sub = self.gradebook.find_submission_notebook(self.notebook_id, self.assignment_id, self.student_id)
                 course_id = sub.assignment.assignment.course_id
             self._scores: dict = {}
@@ -70,15 +70,18 @@ def _set(row, **values) -> None:
 
 
 @functools.cache
-def _of_notebook(model, *columns):
-    """The grade (or comment) rows of one submitted notebook, with their cells' names: the
-    notebook found by names, as nbgrader's ``find_submission_notebook`` finds it. Reading
-    ``row.cell.name`` row by row lazy-loads each cell with a query of its own (issue 16); the
-    statement is built once per batch (building its five joins costs what running it does)."""
-    return select(model, BaseCell.name, *columns).join(BaseCell, model.cell_id == BaseCell.id) \
-        .join(SubmittedNotebook, SubmittedNotebook.id == model.notebook_id) \
+def _cells_of_notebook():
+    """(cell name, its grade row or None, its comment row or None, course id) for every graded,
+    solution or task cell of one submitted notebook, in one query: the notebook found by names
+    as nbgrader's ``find_submission_notebook`` finds it. Reading ``row.cell.name`` row by row
+    lazy-loads each cell with a query of its own (issue 16). Built once: building its joins
+    costs what running it does."""
+    return select(BaseCell.name, Grade, Comment, Assignment.course_id).select_from(SubmittedNotebook) \
         .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id) \
         .join(SubmittedAssignment, SubmittedAssignment.id == SubmittedNotebook.assignment_id) \
         .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id) \
+        .join(BaseCell, BaseCell.notebook_id == Notebook.id) \
+        .outerjoin(Grade, and_(Grade.cell_id == BaseCell.id, Grade.notebook_id == SubmittedNotebook.id)) \
+        .outerjoin(Comment, and_(Comment.cell_id == BaseCell.id, Comment.notebook_id == SubmittedNotebook.id)) \
         .where(Notebook.name == bindparam("notebook"), Assignment.name == bindparam("assignment"),
                SubmittedAssignment.student_id == bindparam("student"))
