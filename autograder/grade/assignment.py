@@ -88,11 +88,20 @@ class TrustedAssignment:
     # -- loading
     @classmethod
     def from_gradebook(cls, db_url: str, course_id: str, assignment: str) -> "TrustedAssignment":
-        """The cells nbgrader itself restores into submissions (written by generate_assignment)."""
-        from nbgrader.api import Gradebook
+        """The cells nbgrader itself restores into submissions (written by generate_assignment),
+        read in four queries (the assignment, its notebooks, their source cells, their graded and
+        solution cells)."""
+        from nbgrader.api import Assignment, BaseCell, Notebook
+        from sqlalchemy import select
+        from sqlalchemy.orm import selectinload, with_polymorphic
+        from .gradebook import gradebook_session
+        any_cell = with_polymorphic(BaseCell, "*")      # GradeCell.max_score loaded with the cell
+        query = select(Assignment).where(Assignment.name == assignment).options(
+            selectinload(Assignment.notebooks).options(selectinload(Notebook.source_cells),
+                                                       selectinload(Notebook._base_cells.of_type(any_cell))))
         notebooks = []
-        with Gradebook(db_url, course_id) as gb:
-            for nb in gb.find_assignment(assignment).notebooks:
+        with gradebook_session(db_url) as db:
+            for nb in db.scalars(query).one().notebooks:
                 points = {c.name: float(c.max_score) for c in nb.grade_cells}
                 solutions = {c.name for c in nb.solution_cells}
                 cells = [TrustedCell(c.name, c.cell_type, bool(c.locked), c.source or "", points.get(c.name),

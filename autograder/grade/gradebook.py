@@ -28,7 +28,8 @@ def shared_gradebook_engine():
 
     real = api.Gradebook
     engines: dict = {}
-    courses: set = set()
+    factories: dict = {}        # one sessionmaker per engine: each new one is a new Session class,
+    courses: set = set()        # whose event dispatch SQLAlchemy sets up again on its first query
 
     def gradebook(db_url, course_id="default_course", authenticator=None):
         if db_url not in engines or (db_url, course_id) not in courses:
@@ -36,25 +37,66 @@ def shared_gradebook_engine():
             gb.db.remove()
             engines.setdefault(db_url, gb.engine)
             courses.add((db_url, course_id))
+        if db_url not in factories:
+            factories[db_url] = sessionmaker(autoflush=True, bind=engines[db_url], future=True)
         gb = object.__new__(real)
         gb.engine = engines[db_url]
-        gb.db = scoped_session(sessionmaker(autoflush=True, bind=gb.engine, future=True))
+        gb.db = scoped_session(factories[db_url])
         gb.course_id, gb.authenticator = course_id, authenticator
         gb.close = gb.db.remove                     # keep the shared engine open
         return gb
 
+    global _shared
     modules = (m_autograde, m_late, m_overwrite, m_kernelspec, m_save)
     saved = [m.Gradebook for m in modules]
     for m in modules:
         m.Gradebook = gradebook
+    _shared = gradebook
     try:
         yield
     finally:
+        _shared = None
         for m, g in zip(modules, saved):
             m.Gradebook = g
         for engine in engines.values():
             engine.dispose()
 
+
+
+_shared = None      # the Gradebook of shared_gradebook_engine while a batch runs
+
+
+def open_gradebook(db_url: str, course_id: str):
+    """An nbgrader ``Gradebook``: during a batch, one on the batch's shared engine."""
+    if _shared is not None:
+        return _shared(db_url, course_id)
+    from nbgrader.api import Gradebook
+    return Gradebook(db_url, course_id)
+
+
+@contextlib.contextmanager
+def gradebook_session(db_url: str):
+    """A plain SQLAlchemy session on nbgrader's gradebook, for reading nbgrader's models in bulk.
+
+    ``nbgrader.api.Gradebook(db_url)`` creates an engine, inspects every table and runs
+    ``create_all`` (about twenty statements) before its first query; the readers here need none
+    of that: the gradebook exists (the assignment was read from it), and what they load they
+    load with the eager options of nbgrader's own relationships.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+    engine = create_engine(db_url, future=True)
+    try:
+        with Session(engine) as db:
+            yield db
+    finally:
+        engine.dispose()
+
+
+def chunks(items: list, size: int = 500):
+    """``items`` in slices small enough for an ``IN (...)`` list on any database."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def ensure_students(db_url: str, course_id: str, students: list[str]) -> None:
@@ -64,10 +106,17 @@ def ensure_students(db_url: str, course_id: str, students: list[str]) -> None:
     (two assignments, same students) on a PostgreSQL gradebook can both miss the row and both
     insert it; the second insert fails and nbgrader drops that student's submission. Here the
     loser of that race finds the row on its second look; Autograde then only updates it.
+    The students already there are found in one query per 500 (a repeat run inserts nothing).
     """
-    from nbgrader.api import Gradebook, InvalidEntry, MissingEntry
+    from nbgrader.api import Gradebook, InvalidEntry, MissingEntry, Student
+    from sqlalchemy import select
+    with gradebook_session(db_url) as db:
+        known = {sid for chunk in chunks(students) for sid in db.scalars(select(Student.id).where(Student.id.in_(chunk)))}
+    missing = [s for s in students if s not in known]
+    if not missing:
+        return
     with Gradebook(db_url, course_id) as gb:
-        for student in students:
+        for student in missing:
             for _ in range(2):
                 try:
                     gb.find_student(student)

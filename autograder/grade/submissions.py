@@ -8,7 +8,10 @@ import re
 import shutil
 from pathlib import Path
 
+from sqlalchemy.orm import joinedload, selectinload, undefer
+
 from . import verdicts
+from .gradebook import chunks, gradebook_session, open_gradebook
 from .report import BatchReport, CellReport, NotebookReport, StudentReport
 
 
@@ -51,43 +54,44 @@ def working_files(folder: str, ignore: list[str], exclude: list[str]) -> list[tu
 def record_ungradable(coursedir, assignment: str, student: str, folder: str, reasons: list[str]) -> None:
     """A submission that cannot be run at all: every cell scored 0 in the gradebook, with the reason
     as the automatic comment formgrader shows (nbgrader's own rule for a missing notebook)."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import SubmittedNotebook
+    from sqlalchemy import select
     dest = coursedir.format_path(coursedir.autograded_directory, student, assignment)
     if os.path.isdir(dest):
         shutil.rmtree(dest)           # as nbgrader does for a submission it failed to grade
     text = "Not graded: " + "; ".join(reasons)
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+    with open_gradebook(coursedir.db_url, coursedir.course_id) as gb:
         gb.update_or_create_student(student)
         timestamp = coursedir.get_existing_timestamp(folder)
         sub = (gb.update_or_create_submission(assignment, student, timestamp=timestamp) if timestamp
                else gb.update_or_create_submission(assignment, student))
-        for nb in sub.notebooks:
+        notebooks = gb.db.scalars(select(SubmittedNotebook).where(SubmittedNotebook.assignment_id == sub.id)
+                                  .options(*_notebook_rows(), selectinload(SubmittedNotebook.comments))).all()
+        # the verdicts first: once the grades below are flushed, SQLAlchemy expires their computed
+        # columns (cell type, maximum score), and reading them again is a query per grade
+        verdicts.replace_ungradable(gb.db, sub.assignment.course_id, assignment, student, notebooks, "; ".join(reasons))
+        for nb in notebooks:
             for grade in nb.grades:
                 grade.auto_score = 0
                 grade.needs_manual_grade = False
             for comment in nb.comments:
                 comment.auto_comment = text
-        verdicts.replace_ungradable(gb.db, sub.assignment.course_id, assignment, student, sub.notebooks, "; ".join(reasons))
         gb.db.commit()
-
 
 
 def read_batch_report(course_dir, assignment, coursedir, trusted, session, submissions, errors,
                       ungradable) -> BatchReport:
     """The scores nbgrader recorded for every submission, with the verdicts' messages beside them."""
-    from nbgrader.api import Gradebook, MissingEntry
     order = {c.grade_id: i for nb in trusted.notebooks.values() for i, c in enumerate(nb.cells)}
     students = []
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+    with gradebook_session(coursedir.db_url) as db:
+        found = recorded_submissions(db, assignment, [student for student, _ in submissions])
         for student, folder in submissions:
             entry = StudentReport(student, "graded", problems=list(ungradable.get(student, [])))
             entry.problems += [n for n in session.notes.get(student, []) if n not in entry.problems]
             recorded = student in ungradable or os.path.isdir(
                 coursedir.format_path(coursedir.autograded_directory, student, assignment))
-            try:
-                sub = gb.find_submission(assignment, student)
-            except MissingEntry:
-                sub = None
+            sub = found.get(student)
             if sub is None or not recorded:
                 entry.status = "error"
                 entry.problems += [e for e in errors if student in e] or ["nbgrader did not record this submission"]
@@ -95,6 +99,32 @@ def read_batch_report(course_dir, assignment, coursedir, trusted, session, submi
                 _fill_student(entry, sub, folder, trusted, session, order, student in ungradable)
             students.append(entry)
     return BatchReport(assignment, str(course_dir), trusted.origin, students, errors)
+
+
+def recorded_submissions(db, assignment: str, students: list[str]) -> dict:
+    """student -> nbgrader's SubmittedAssignment of ``assignment``, with every score the report
+    reads (the submission's, its notebooks', their grades') loaded up front: three queries per
+    500 students. Read row by row, each of those is a lazy load of its own (issue 16)."""
+    from nbgrader.api import Assignment, SubmittedAssignment
+    from sqlalchemy import select
+    loaded = (undefer(SubmittedAssignment.score), undefer(SubmittedAssignment.max_score),
+              undefer(SubmittedAssignment.late_submission_penalty), undefer(SubmittedAssignment.needs_manual_grade),
+              selectinload(SubmittedAssignment.notebooks).options(*_notebook_rows()))
+    found = {}
+    for chunk in chunks(students):
+        query = select(SubmittedAssignment).join(Assignment, Assignment.id == SubmittedAssignment.assignment_id) \
+            .where(Assignment.name == assignment, SubmittedAssignment.student_id.in_(chunk)).options(*loaded)
+        found.update((sub.student_id, sub) for sub in db.scalars(query))
+    return found
+
+
+def _notebook_rows() -> tuple:
+    """Eager-load options for SubmittedNotebook rows: the notebook's name and scores, and its
+    grades with their cells' names and their maximum scores."""
+    from nbgrader.api import Grade, SubmittedNotebook
+    return (joinedload(SubmittedNotebook.notebook), undefer(SubmittedNotebook.score),
+            undefer(SubmittedNotebook.max_score),
+            selectinload(SubmittedNotebook.grades).options(joinedload(Grade.cell), undefer(Grade.max_score)))
 
 
 def _fill_student(entry: StudentReport, sub, folder: str, trusted, session, order: dict, ungradable: bool) -> None:

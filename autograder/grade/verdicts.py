@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 
-from sqlalchemy import Column, DateTime, Float, Integer, String, Text, UniqueConstraint, delete, inspect, select
+from sqlalchemy import Column, DateTime, Float, Integer, String, Text, UniqueConstraint, delete, insert, inspect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import declarative_base
 
@@ -102,11 +102,11 @@ def replace_notebook(db, course_id: str, assignment: str, student: str, notebook
     ensure_table(db.connection())
     _delete(db, course_id, assignment, student, notebook)
     run, now = run_of(outcome), _now()
-    for gid, v in outcome.tests.items():
-        db.add(Verdict(course_id=course_id, assignment=assignment, student=student, notebook=notebook,
-                       grade_id=gid, function=v.function, status=v.status, error=v.error,
-                       mistakes=json.dumps(list(v.mistakes)), message=v.message, score=scores.get(gid),
-                       max_points=v.max_points, run=run, problem=outcome.problem, graded_at=now))
+    _insert(db, [dict(course_id=course_id, assignment=assignment, student=student, notebook=notebook,
+                      grade_id=gid, function=v.function, status=v.status, error=v.error,
+                      mistakes=json.dumps(list(v.mistakes)), message=v.message, score=scores.get(gid),
+                      max_points=v.max_points, run=run, problem=outcome.problem, graded_at=now)
+                 for gid, v in outcome.tests.items()])
 
 
 def replace_ungradable(db, course_id: str, assignment: str, student: str, notebooks, reason: str) -> None:
@@ -115,14 +115,20 @@ def replace_ungradable(db, course_id: str, assignment: str, student: str, notebo
     ensure_table(db.connection())
     _delete(db, course_id, assignment, student)
     now = _now()
-    for nb in notebooks:
-        for grade in nb.grades:
-            if grade.cell.cell_type != "code":          # a written answer: graded by hand, no verdict
-                continue
-            db.add(Verdict(course_id=course_id, assignment=assignment, student=student, notebook=nb.name,
-                           grade_id=grade.name, status=RUN_UNGRADABLE, mistakes="[]", message=reason,
-                           score=0.0, max_points=grade.max_score, run=RUN_UNGRADABLE, problem=reason,
-                           graded_at=now))
+    _insert(db, [dict(course_id=course_id, assignment=assignment, student=student, notebook=nb.name,
+                      grade_id=grade.name, function=None, status=RUN_UNGRADABLE, error=None, mistakes="[]",
+                      message=reason, score=0.0, max_points=grade.max_score, run=RUN_UNGRADABLE, problem=reason,
+                      graded_at=now)
+                 for nb in notebooks for grade in nb.grades
+                 if grade.cell_type == "code"])      # a written answer: graded by hand, no verdict
+
+
+def _insert(db, rows: list[dict]) -> None:
+    """The rows in one batched INSERT (SQLAlchemy's ORM bulk insert). ``render_nulls``: a None
+    is sent as NULL rather than left out, so that rows with and without a message or an error
+    go in one batch instead of one statement per change of shape (issue 16)."""
+    if rows:
+        db.execute(insert(Verdict).execution_options(render_nulls=True), rows)
 
 
 def read_verdicts(engine, course_id: str, assignment: str) -> list[Verdict] | None:
@@ -141,7 +147,7 @@ def _delete(db, course_id: str, assignment: str, student: str, notebook: str | N
     where = [Verdict.course_id == course_id, Verdict.assignment == assignment, Verdict.student == student]
     if notebook is not None:
         where.append(Verdict.notebook == notebook)
-    db.execute(delete(Verdict).where(*where))
+    db.execute(delete(Verdict).where(*where).execution_options(synchronize_session=False))    # no Verdict objects in the session
 
 
 def _now() -> datetime.datetime:
