@@ -26,9 +26,10 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..sandbox.command import sandbox_command
+from ..sandbox.command import SandboxError, sandbox_command
 from ..sandbox.pool import SandboxPool
 from . import reference_cache
 from .assignment import TrustedAssignment
@@ -84,23 +85,47 @@ def grade_assignments(course_dir: Path, chosen: list[str], options: TrustedGrade
     else:
         pool = pool_factory(options)
         describe = pool.describe
-    reports, imports = [], time.perf_counter() - started
+    reports, staged, imports = [], [], time.perf_counter() - started
     try:
         with _chdir(course_dir):
-            for assignment in chosen:
-                timings = Timings(started=started, epoch=time.time() - (time.perf_counter() - started))
-                timings.add(START_UP, imports)
-                imports = 0.0
-                report = _grade_batch(course_dir, assignment, options, students, force, log_level,
-                                      progress, console, timings, pool)
+            # the next assignment's notebooks go to the pool before this one's bookkeeping starts,
+            # so the sandboxes run them while nbgrader records this one (two assignments at most
+            # are held at once)
+            failed = None
+            for i, assignment in enumerate(chosen):
+                if not staged and failed is None:
+                    failed = _try_stage(staged, assignment, course_dir, options, students, force, log_level,
+                                        progress, console, pool, started, imports)
+                if i + 1 < len(chosen) and failed is None:
+                    failed = _try_stage(staged, chosen[i + 1], course_dir, options, students, force,
+                                        log_level, progress, console, pool, time.perf_counter(), 0.0)
+                if not staged or staged[0].assignment != assignment:
+                    break
+                report = _finish(course_dir, staged.pop(0), options, pool)
                 report.sandbox, report.sandbox_warning = describe()
                 reports.append(report)
-                started = time.perf_counter()
                 if on_report:
                     on_report(report)
+            if failed is not None:
+                raise failed
     finally:
+        for left in staged:
+            left.close()
         pool.close()
     return reports
+
+
+def _try_stage(staged: list, assignment: str, course_dir, options, students, force, log_level, progress,
+               console, pool, started: float, imports: float):
+    """Stage ``assignment`` onto ``staged``; the set-up error that stopped it, if one did."""
+    timings = Timings(started=started, epoch=time.time() - (time.perf_counter() - started))
+    timings.add(START_UP, imports)
+    try:
+        staged.append(_stage(course_dir, assignment, options, students, force, log_level, progress, console,
+                             timings, pool))
+    except (GraderError, SandboxError) as e:
+        return e
+    return None
 
 
 @contextlib.contextmanager
@@ -113,8 +138,32 @@ def _chdir(path: Path):
         os.chdir(old)
 
 
-def _grade_batch(course_dir, assignment, options, students, force, log_level, progress, console, timings,
-                 pool) -> BatchReport:
+@dataclass
+class _Staged:
+    """One assignment between its staging (its notebooks sent to the pool) and its bookkeeping."""
+
+    assignment: str
+    app: object
+    limits: object
+    trusted: TrustedAssignment
+    work: Path
+    session: GradingSession
+    converter: object
+    submissions: list
+    ungradable: dict
+    bar: object
+    timings: Timings
+    staged_at: float = 0.0
+
+    def close(self) -> None:
+        self.session.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _stage(course_dir, assignment, options, students, force, log_level, progress, console, timings,
+           pool) -> _Staged:
+    """Steps 1 to 4 of the pipeline: the trusted copy, the intake, every pending submission sent
+    to the pool."""
     with timings.measure(START_UP):
         app = _autograde_app(assignment, students, force, log_level)
         limits = options.limits(app.config.Execute.get("timeout"))
@@ -123,16 +172,19 @@ def _grade_batch(course_dir, assignment, options, students, force, log_level, pr
         trusted = _prepare(app.coursedir, assignment, pool, options)
     trusted.variant_secret = secret
     _sweep_intake_areas()
-    work = Path(tempfile.mkdtemp(prefix=f"{INTAKE_PREFIX}{os.getpid()}-"))   # private (0700), removed below
+    work = Path(tempfile.mkdtemp(prefix=f"{INTAKE_PREFIX}{os.getpid()}-"))   # private (0700), removed by close
     try:
         with timings.measure("intake (submissions copied as plain data)"):
             intake = _take_in(app, assignment, trusted, options, students, work)
         with timings.measure("waiting for the first sandbox"):
             pool.wait_ready()
         bar = _Progress(console, assignment) if progress else None
-        return _grade_taken_in(course_dir, assignment, options, limits, bar, timings, pool, app, trusted, intake)
-    finally:
+        staged = _send(assignment, options, limits, bar, timings, pool, app, trusted, intake, work)
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        raise
+    staged.staged_at = time.perf_counter()
+    return staged
 
 
 INTAKE_PREFIX = "autograder-intake-"
@@ -170,9 +222,8 @@ def _take_in(app, assignment: str, trusted, options, students: list[str] | None,
     return taken
 
 
-def _grade_taken_in(course_dir, assignment, options, limits, bar, timings, pool, app, trusted,
-                    intake: dict) -> BatchReport:
-    """Steps 4 to 6 of the pipeline on the intake's working copies."""
+def _send(assignment, options, limits, bar, timings, pool, app, trusted, intake: dict, work: Path) -> _Staged:
+    """Step 4 on the intake's working copies: the session, and every pending submission in it."""
     from .converter import TrustedAutograde
     coursedir = app.coursedir
     session = GradingSession(trusted, pool, limits, timings, options.files_bytes,
@@ -193,21 +244,34 @@ def _grade_taken_in(course_dir, assignment, options, limits, bar, timings, pool,
                 ensure_students(coursedir.db_url, coursedir.course_id, [s for s, _ in submissions])
         with timings.measure("reading submissions"):
             ungradable = _submit_all(session, app, submissions, assignment, intake)
+    except BaseException:
+        session.close()
+        raise
+    return _Staged(assignment, app, limits, trusted, work, session, converter, submissions, ungradable, bar, timings)
+
+
+def _finish(course_dir, staged: _Staged, options, pool) -> BatchReport:
+    """Steps 5 and 6: nbgrader's bookkeeping as the sandboxes' results come, the scores read back.
+    The report's total is this assignment's own time: its staging and this."""
+    s, timings = staged, staged.timings
+    coursedir = s.app.coursedir
+    timings.paused = time.perf_counter() - s.staged_at      # while the assignment before was recorded
+    try:
         verdicts.prepare_table(coursedir.db_url)       # the class report's table, before any grades
         with timings.measure("nbgrader converter (incl. waiting and judging)"):
-            exit_code, errors = _convert(app, converter, submissions, ungradable, assignment, bar)
+            exit_code, errors = _convert(s.app, s.converter, s.submissions, s.ungradable, s.assignment, s.bar)
         with timings.measure("reading scores back"):
-            report = read_batch_report(course_dir, assignment, coursedir, trusted, session, submissions, errors,
-                                       ungradable)
+            report = read_batch_report(course_dir, s.assignment, coursedir, s.trusted, s.session, s.submissions,
+                                       errors, s.ungradable)
         with timings.measure("reference cache: new follow-through answers"):
-            saved = reference_cache.save_answers(trusted, options.cache_path(course_dir))
+            saved = reference_cache.save_answers(s.trusted, options.cache_path(course_dir))
     finally:
-        session.close()
-    report.references = {"cache": trusted.cache_status, "answers saved": saved,
+        s.close()
+    report.references = {"cache": s.trusted.cache_status, "answers saved": saved,
                          "torch imported": "torch" in sys.modules}
-    report.jobs, report.nbgrader_exit_code, report.limits = pool.jobs, exit_code, limits.as_dict()
+    report.jobs, report.nbgrader_exit_code, report.limits = pool.jobs, exit_code, s.limits.as_dict()
     report.gradebook = shown_db_url(coursedir.db_url)
-    report.timings = _timings(timings, session, pool)
+    report.timings = _timings(timings, s.session, pool)
     report.sandbox_prewarm = pool.prewarm
     return report
 
@@ -311,7 +375,8 @@ def _timings(timings: Timings, session: GradingSession, pool: SandboxPool) -> di
     parts["learner CPU (sum over notebooks)"] = session.sandbox_cpu
     parts["first sandbox ready after"] = min(pool.ready_seconds) if pool.ready_seconds else None
     parts["sandboxes started"] = len(pool.ready_seconds)
-    return {"total": time.perf_counter() - timings.started, "started at (epoch seconds)": timings.epoch, **parts}
+    return {"total": time.perf_counter() - timings.started - timings.paused, "started at (epoch seconds)": timings.epoch,
+            **parts}
 
 
 class _Collect(logging.Handler):

@@ -35,7 +35,7 @@ def run(args, course_dir: Path, explicit_course_dir: bool) -> int:
     warnings.filterwarnings("ignore", message=".*not in session.*")   # nbgrader's own SQLAlchemy noise
     warnings.filterwarnings("ignore", module="nbformat")               # cell ids repaired in submissions
     console, err = Console(stderr=False), Console(stderr=True)
-    targets = [args.target] if isinstance(args.target, str) else list(args.target)
+    targets = [args.target] if isinstance(args.target, str) else list(dict.fromkeys(args.target))   # once each
     is_notebook = any(t.endswith(".ipynb") or Path(t).is_file() for t in targets)
     if is_notebook and len(targets) > 1:
         err.print("[bold red]autograder grade:[/bold red] give one notebook, or assignment ids only")

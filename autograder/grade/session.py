@@ -31,6 +31,7 @@ FIRST_SENT = "first notebook sent to the sandboxes after"
 class Timings:
     started: float = field(default_factory=time.perf_counter)
     epoch: float = field(default_factory=time.time)       # the same moment, on the wall clock
+    paused: float = 0.0          # seconds between its staging and its bookkeeping, not its own (batch.py)
     parts: dict = field(default_factory=dict)
 
     def add(self, name: str, seconds: float) -> None:

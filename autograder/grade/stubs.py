@@ -116,7 +116,7 @@ class StubAnswers:
 
         def refuse(message: str, error: str = "RuntimeError") -> bytes:
             return learner_runner.frame_bytes({"type": "answer", "id": rid, "ok": False, "error": error,
-                                               "message": message})
+                                               "message": message}, encode=json.dumps)
 
         if not self._lendable_now(header):
             return refuse(messages.stashed_reference(name, made_for))
@@ -139,7 +139,8 @@ class StubAnswers:
         described, data, error = answer
         if error is not None:
             return refuse(error, "ValueError")
-        return learner_runner.frame_bytes({"type": "answer", "id": rid, "ok": True, **described}, data)
+        return learner_runner.frame_bytes({"type": "answer", "id": rid, "ok": True, **described}, data,
+                                          encode=json.dumps)
 
 
 def _request_digest(header: dict, payload: bytes) -> str:

@@ -135,8 +135,10 @@ def read_frame(fd: int) -> tuple[dict, bytes]:
         buf += _read_exact(fd, got - len(buf))
 
 
-def frame_bytes(header: dict, payload: bytes = b"") -> bytes:
-    head = dumps(header).encode("utf-8")
+def frame_bytes(header: dict, payload: bytes = b"", encode=None) -> bytes:
+    """``encode``: the trusted parent passes ``json.dumps`` (its C encoder, several times faster);
+    in the sandbox, learner code may have patched the json module, so ``dumps`` below is used."""
+    head = (encode or dumps)(header).encode("utf-8")
     return struct.pack("<I", len(head)) + head + struct.pack("<Q", len(payload)) + payload
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import queue
 import select
@@ -125,7 +126,7 @@ class Zygote:
         the child, and what still arrives is dropped."""
         self.wait_ready()
         started = time.monotonic()
-        self.send(learner_runner.frame_bytes(job, payload))
+        self.send(learner_runner.frame_bytes(job, payload, encode=json.dumps))
         deadline = started + float(job["limits"]["notebook_timeout"]) + END_GRACE
         stream, stopped = bytearray(), False
         while True:
