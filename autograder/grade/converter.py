@@ -10,8 +10,10 @@ import os
 import shutil
 
 from nbconvert.exporters import Exporter, NotebookExporter
+from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode, from_dict
 from nbgrader.converters import Autograde
-from traitlets import Any, Type
+from traitlets import Any, Bool, Type
 
 from . import steps
 
@@ -23,6 +25,20 @@ class OnceValidatedNotebookExporter(NotebookExporter):
 
     def _validate_preprocessor(self, nbc, preprocessor):
         return None
+
+
+class BetweenPasses(Preprocessor):
+    """What nbgrader's write and read between its two passes did for the steps after it: every
+    cell a NotebookNode, metadata and all (a sanitize step may have put in a plain dict, such as
+    a test cell restored into an empty notebook)."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb, resources):
+        for i, cell in enumerate(nb.cells):
+            if not isinstance(cell, NotebookNode) or not isinstance(cell.get("metadata"), NotebookNode):
+                nb.cells[i] = from_dict(cell)
+        return nb, resources
 
 
 class TrustedAutograde(Autograde):
@@ -38,6 +54,8 @@ class TrustedAutograde(Autograde):
         back in between, a quarter of its bookkeeping per notebook)."""
         self.exporter._preprocessors = []
         for chosen, autograde in ((self.sanitize_preprocessors, False), (self.autograde_preprocessors, True)):
+            if autograde:
+                self.exporter.register_preprocessor(BetweenPasses(parent=self.exporter))
             for step in steps.compose(chosen, autograde=autograde):
                 self.exporter.register_preprocessor(steps.construct(step, self.exporter, self.session))
 
