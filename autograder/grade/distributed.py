@@ -112,8 +112,8 @@ class DaskPool:
 
     def set_inputs(self, calls: dict, arrays: dict) -> None:
         """Every case's inputs, to every worker once (a worker that joins later fetches them)."""
-        from dask.base import tokenize
-        self.wait_ready()
+        self.wait_ready()           # first: dask is imported by the connecting thread, and an import
+        from dask.base import tokenize   # of it here at the same time can find it half-initialised
         key = tokenize(calls, arrays)
         [self.inputs] = self.client.scatter([(key, calls, arrays)], broadcast=True, hash=False)
 
