@@ -129,7 +129,7 @@ def serve(idle_minutes: float = IDLE_MINUTES, log=print) -> int:
     if path is None:
         log("autograder warm: the socket's folder is not a private folder of this user's")
         return 2
-    if path.exists() and stop_probe(path):
+    if path.exists() and _alive(path):
         log(f"autograder warm: a warm grader already answers on {path}")
         return 1
     path.unlink(missing_ok=True)
@@ -179,7 +179,7 @@ def _reap() -> None:
             return
 
 
-def stop_probe(path: Path) -> bool:
+def _alive(path: Path) -> bool:
     """Whether something answers on ``path`` (a live server; a stale socket refuses)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
         try:
