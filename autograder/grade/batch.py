@@ -235,6 +235,7 @@ def _send(assignment, options, limits, bar, timings, pool, app, trusted, intake:
         session.notes.setdefault(sub.student, []).extend(sub.notes)
         session.voided.update({(sub.student, nb): v for nb, v in sub.voided.items()})
         session.parsed.update({(sub.student, nb): part for nb, part in sub.parsed.items()})
+        session.nodes.update(sub.nodes)
     try:
         submissions = pending_submissions(converter, assignment)
         if bar:
@@ -242,6 +243,7 @@ def _send(assignment, options, limits, bar, timings, pool, app, trusted, intake:
         if app.config.Autograde.get("create_student", True):      # else nbgrader wants a roster: keep its check
             with timings.measure("student rows"):
                 ensure_students(coursedir.db_url, coursedir.course_id, [s for s, _ in submissions])
+            converter.students_made = frozenset(s for s, _ in submissions)
         with timings.measure("reading submissions"):
             ungradable = _submit_all(session, app, submissions, assignment, intake)
     except BaseException:

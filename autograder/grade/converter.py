@@ -2,7 +2,8 @@
 
 Everything else is nbgrader's own: finding the submissions, copying ``submitted/`` to
 ``autograded/``, restoring test cells from the gradebook, late penalties, recording grades. Its two
-passes per notebook (sanitize, then autograde) run as one.
+passes per notebook (sanitize, then autograde) run as one, and what its set-up per submission
+looks up that is the same for the whole batch is looked up once.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from nbconvert.exporters import Exporter, NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode, from_dict
 from nbgrader.converters import Autograde
-from traitlets import Any, Bool, Type
+from traitlets import Any, Bool, Dict, Type
 
 from . import steps
 
@@ -21,10 +22,21 @@ from . import steps
 class OnceValidatedNotebookExporter(NotebookExporter):
     """nbconvert's NotebookExporter without its re-validation of the whole notebook after every
     preprocessor (a millisecond each, two dozen times per notebook). The notebook is still
-    validated when nbgrader reads it and when it is written."""
+    validated when it is read (by the intake, or here) and when it is written.
+
+    ``node``: the notebook the next ``from_filename`` would read, already parsed and validated
+    by the intake, which wrote that file from it; the file is then opened but not read again."""
+
+    node = Any(None, allow_none=True)
 
     def _validate_preprocessor(self, nbc, preprocessor):
         return None
+
+    def from_file(self, file_stream, resources=None, **kw):
+        nb, self.node = self.node, None
+        if nb is None:
+            return super().from_file(file_stream, resources=resources, **kw)
+        return self.from_notebook_node(nb, resources=resources, **kw)
 
 
 class BetweenPasses(Preprocessor):
@@ -47,6 +59,88 @@ class TrustedAutograde(Autograde):
     exporter_class = Type(OnceValidatedNotebookExporter, klass=Exporter,
                           help="nbconvert exporter (default: NotebookExporter validating once)").tag(config=True)
     session = Any(help="the GradingSession: sandbox runs and verdicts")
+    students_made = Any(frozenset(), help="students whose rows the batch made up front (ensure_students)")
+    looked_up = Dict(help="assignment id -> (its notebooks' names, its source folder, the source files "
+                          "copied into each submission), looked up on the batch's first submission")
+
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
+        """nbgrader's ``Autograde.init_assignment``, same rows, copies and messages, with a third
+        of its queries: the assignment, its notebooks and its source files are looked up once per
+        batch, and a student row the batch made up front is not updated again (nbgrader's update
+        with nothing to change)."""
+        from nbgrader.api import MissingEntry
+        from nbgrader.converters.base import BaseConverter, NbGraderException
+        from nbgrader.utils import find_all_files
+        from .gradebook import open_gradebook
+        BaseConverter.init_assignment(self, assignment_id, student_id)
+        coursedir = self.coursedir
+        with open_gradebook(coursedir.db_url, coursedir.course_id) as gb:
+            if self.create_student:
+                self.log.info("Creating/updating student with ID '%s': %s", student_id, {})
+                if student_id not in self.students_made:
+                    gb.update_or_create_student(student_id)
+            else:
+                try:
+                    gb.find_student(student_id)
+                except MissingEntry:
+                    msg = "No student with ID '%s' exists in the database" % student_id
+                    self.log.error(msg)
+                    raise NbGraderException(msg)
+            if assignment_id not in self.looked_up:
+                try:
+                    names = [nb.name for nb in gb.find_assignment(assignment_id).notebooks]
+                except MissingEntry:
+                    msg = "No assignment with ID '%s' exists in the database" % assignment_id
+                    self.log.error(msg)
+                    raise NbGraderException(msg)
+                source_path = coursedir.format_path(coursedir.source_directory, ".", assignment_id)
+                excluded = {os.path.join(source_path, x) for x in self.exclude_overwriting.get(assignment_id, [])}
+                files = sorted(set(find_all_files(source_path, coursedir.ignore + ["*.ipynb"])) - excluded)
+                self.looked_up[assignment_id] = names, source_path, files
+            names, source_path, files = self.looked_up[assignment_id]
+            src_path = self._format_source(assignment_id, student_id)
+            timestamp = coursedir.get_existing_timestamp(src_path)
+            if timestamp:
+                submission = gb.update_or_create_submission(assignment_id, student_id, timestamp=timestamp)
+                self.log.info("%s submitted at %s", submission, timestamp)
+                if submission.total_seconds_late > 0:
+                    self.log.warning("%s is %s seconds late", submission, submission.total_seconds_late)
+            else:
+                submission = gb.update_or_create_submission(assignment_id, student_id)
+            self.session.seconds_late[student_id] = submission.total_seconds_late
+
+        self.log.info("Overwriting files with master versions from the source directory")
+        dest_path = self._format_dest(assignment_id, student_id)
+        for filename in files:
+            dest = os.path.join(dest_path, os.path.relpath(filename, source_path))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if os.path.exists(dest):
+                os.remove(dest)
+            self.log.info("Copying %s -> %s", filename, dest)
+            shutil.copy(filename, dest)
+
+        notebooks = []
+        for notebook in self.notebooks:
+            if os.path.splitext(os.path.basename(notebook))[0] in names:
+                notebooks.append(notebook)
+            else:
+                self.log.warning("Skipping unknown notebook: %s", notebook)
+        self.notebooks = notebooks
+        if not notebooks:
+            msg = "No notebooks found, did you forget to run 'nbgrader generate_assignment'?"
+            self.log.error(msg)
+            raise NbGraderException(msg)
+
+        submitted = coursedir.format_path(coursedir.submitted_directory, student_id, assignment_id)
+        missing = [n for n in names if not os.path.exists(os.path.join(submitted, f"{n}.ipynb"))]
+        if missing:             # a notebook not submitted scores zero, as in nbgrader
+            with open_gradebook(coursedir.db_url, coursedir.course_id) as gb:
+                for name in missing:
+                    self.log.warning("No submitted file: {}".format(os.path.join(submitted, f"{name}.ipynb")))
+                    for grade in gb.find_submission_notebook(name, assignment_id, student_id).grades:
+                        grade.auto_score = 0
+                        grade.needs_manual_grade = False
+                    gb.db.commit()
 
     def _init_preprocessors(self) -> None:
         """nbgrader's sanitize steps, then its autograde steps, ours swapped in, in one list: one
@@ -68,11 +162,14 @@ class TrustedAutograde(Autograde):
         from nbgrader.nbgraderformat.common import SchemaMismatchError
         self.log.info("Sanitizing and autograding %s", notebook_filename)
         self._init_preprocessors()
+        self.exporter.node = self.session.nodes.pop(os.path.abspath(notebook_filename), None)
         try:
             with utils.setenv(NBGRADER_EXECUTION="autograde"):
                 BaseConverter.convert_single_notebook(self, notebook_filename)
         except SchemaMismatchError as e:
             raise RuntimeError(f"invalid nbgrader metadata in {os.path.basename(notebook_filename)}: {e}") from None
+        finally:
+            self.exporter.node = None           # never another file's notebook
 
     def init_destination(self, assignment_id: str, student_id: str) -> bool:
         """nbgrader's rule (skip what is in autograded/ unless --force or submitted again since),

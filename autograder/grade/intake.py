@@ -60,6 +60,7 @@ class Submission:
     refused: list[str] = field(default_factory=list)    # why it cannot be graded at all
     voided: dict[str, dict[str, str]] = field(default_factory=dict)   # notebook -> test grade_id -> why
     parsed: dict = field(default_factory=dict)   # notebook -> what plan_job reads of the notebook written
+    nodes: dict = field(default_factory=dict)    # the written file's path -> the validated notebook in it
 
 
 def student_id_for(folder: str) -> str:
@@ -249,8 +250,9 @@ def _check_timestamp(sub: Submission) -> None:
 def _take_notebooks(sub: Submission, trusted) -> None:
     """Validate and normalise each assignment notebook of the copy, in place. Each is parsed and
     validated once (``read_submission``, whose schema validation also repairs duplicate cell ids)
-    and written back; the part the plan reads is kept for the session (``sub.parsed``), which
-    would otherwise parse the same file again."""
+    and written back; the part the plan reads is kept for the session (``sub.parsed``), and the
+    notebook itself for the converter (``sub.nodes``), which would otherwise parse the same file
+    again."""
     from .session import read_submission
     for name, tnb in trusted.notebooks.items():
         path = sub.path / f"{name}.ipynb"
@@ -280,6 +282,7 @@ def _take_notebooks(sub: Submission, trusted) -> None:
             sub.voided[name] = voided
         path.write_bytes(data)
         sub.parsed[name] = planned_part(nb)
+        sub.nodes[os.path.abspath(path)] = nb
 
 
 def _notebook_json(nb) -> str:

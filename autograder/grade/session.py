@@ -62,7 +62,9 @@ class GradingSession:
         self.notes: dict[str, list[str]] = {}       # student -> files left out of their notebooks' folder
         self.voided: dict[tuple[str, str], dict[str, str]] = {}   # (student, notebook) -> test grade_id -> why
         self.parsed: dict = {}          # (student, notebook) -> the intake's planned_part of the file it wrote
+        self.nodes: dict = {}           # the file's absolute path -> the intake's validated notebook in it
         self.cache: dict = {}                       # for nbgrader's steps (source cells, ...)
+        self.seconds_late: dict[str, float] = {}    # student -> how late, as the converter's set-up found it
         self.sandbox_seconds = self.sandbox_cpu = 0.0
 
     def submit(self, student: str, notebook: str, path: Path, files: list[tuple[str, str]] | None = None) -> None:

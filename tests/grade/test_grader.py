@@ -142,6 +142,17 @@ def test_students_option_no_force_skip_and_clear_errors(built_course, tmp_path):
     assert result.returncode == 2 and "generate_assignment" in result.stderr and "Traceback" not in result.stderr
     assert grade(course, a, str(next(iter(notebooks(course / "release" / a)))), check=False).returncode == 2
 
+    # a penalty from an earlier grading (say the student was late then) is reset when the
+    # submission graded now is on time, as nbgrader's AssignLatePenalties resets it
+    from nbgrader.api import Gradebook
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.find_submission_notebook(a, a, "sample_correct").late_submission_penalty = 5.0
+        gb.db.commit()
+    grade(course, a, "--student", "sample_correct", "--force", "--quiet")
+    with Gradebook(url) as gb:
+        assert gb.find_submission_notebook(a, a, "sample_correct").late_submission_penalty is None
+
 
 def test_help_explains_both_modes():
     text = subprocess.run([AUTOGRADER, "grade", "--help"], capture_output=True, text=True).stdout

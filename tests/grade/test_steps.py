@@ -7,13 +7,14 @@ import nbformat
 import pytest
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, LimitOutput,
+from nbgrader.preprocessors import (CheckCellMetadata, Execute, IgnorePattern, LimitOutput,
                                     OverwriteCells, SaveAutoGrades)
 
 from autograder.course import ROOT, notebooks
 from autograder.grade import steps
 from autograder.grade.judge import CellVerdict, NotebookOutcome
 from autograder.grade.steps.check_cell_metadata import FastCheckCellMetadata
+from autograder.grade.steps.late_penalties import OnTimeAssignLatePenalties
 from autograder.grade.steps.overwrite_cells import FixedOverwriteCells
 from autograder.grade.steps.save_grades import BatchedSaveAutoGrades
 from autograder.grade.steps.trusted_execute import TrustedExecute
@@ -37,7 +38,7 @@ class Outcomes:
 def test_compose_maps_nbgraders_own_lists():
     default = Autograde.class_traits()["autograde_preprocessors"].default()
     assert steps.compose(default, autograde=True) == [TrustedExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                                      LimitOutput, BatchedSaveAutoGrades, AssignLatePenalties,
+                                                      LimitOutput, BatchedSaveAutoGrades, OnTimeAssignLatePenalties,
                                                       FastCheckCellMetadata]
     sanitize = Autograde.class_traits()["sanitize_preprocessors"].default()
     assert FixedOverwriteCells in steps.compose(sanitize, autograde=False)
@@ -56,6 +57,7 @@ def test_construct_gives_the_session_to_the_steps_that_need_it():
     session = object()
     assert steps.construct(TrustedExecute, None, session).session is session
     assert steps.construct(FixedOverwriteCells, None, session).session is session
+    assert steps.construct(OnTimeAssignLatePenalties, None, session).session is session
     assert isinstance(steps.construct(IgnorePattern, None, session), IgnorePattern)
 
 

@@ -7,10 +7,11 @@ get it as an instance attribute, when the converter constructs them.
 """
 from __future__ import annotations
 
-from nbgrader.preprocessors import CheckCellMetadata, Execute, OverwriteCells, OverwriteKernelspec, SaveAutoGrades
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, Execute, OverwriteCells, OverwriteKernelspec, SaveAutoGrades
 from traitlets.utils.importstring import import_item
 
 from .check_cell_metadata import FastCheckCellMetadata
+from .late_penalties import OnTimeAssignLatePenalties
 from .overwrite_cells import FixedOverwriteCells
 from .overwrite_kernelspec import CachedOverwriteKernelspec
 from .save_grades import BatchedSaveAutoGrades
@@ -23,8 +24,9 @@ STEPS = {
     OverwriteCells: FixedOverwriteCells,         # no KeyErrors; source cells read once
     SaveAutoGrades: BatchedSaveAutoGrades,       # one query and one commit per notebook
     OverwriteKernelspec: CachedOverwriteKernelspec,   # the source kernelspec read once per batch
+    AssignLatePenalties: OnTimeAssignLatePenalties,   # skipped where it writes None over None
 }
-SESSION_STEPS = (TrustedExecute, FixedOverwriteCells, CachedOverwriteKernelspec)
+SESSION_STEPS = (TrustedExecute, FixedOverwriteCells, CachedOverwriteKernelspec, OnTimeAssignLatePenalties)
 
 
 def ours(step) -> type:
