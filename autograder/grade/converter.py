@@ -32,6 +32,14 @@ class OnceValidatedNotebookExporter(NotebookExporter):
     def _validate_preprocessor(self, nbc, preprocessor):
         return None
 
+    def _preprocess(self, nb, resources):
+        """nbconvert's loop over the preprocessors, without the two deep copies and the
+        normalisation it starts with: ``from_notebook_node`` has already copied the notebook, and
+        every notebook here was validated, its duplicate cell ids repaired, when it was read."""
+        for preprocessor in self._preprocessors:
+            nb, resources = preprocessor(nb, resources)
+        return nb, resources
+
     def from_file(self, file_stream, resources=None, **kw):
         nb, self.node = self.node, None
         if nb is None:
