@@ -34,7 +34,7 @@ from ..sandbox.pool import SandboxPool
 from . import reference_cache
 from .assignment import TrustedAssignment
 from ..course import shown_db_url
-from .gradebook import ensure_students, shared_gradebook_engine
+from .gradebook import ensure_students, keep_engines, shared_gradebook_engine
 from .intake import take_in_all
 from .options import GraderError, TrustedGrader, course_config, grader_options
 from . import verdicts
@@ -87,7 +87,8 @@ def grade_assignments(course_dir: Path, chosen: list[str], options: TrustedGrade
         describe = pool.describe
     reports, staged, imports = [], [], time.perf_counter() - started
     try:
-        with _chdir(course_dir):
+        _sweep_intake_areas()
+        with _chdir(course_dir), keep_engines():
             # the next assignment's notebooks go to the pool before this one's bookkeeping starts,
             # so the sandboxes run them while nbgrader records this one (two assignments at most
             # are held at once)
@@ -171,7 +172,6 @@ def _stage(course_dir, assignment, options, students, force, log_level, progress
     with timings.measure("trusted test cells and references (once)"):
         trusted = _prepare(app.coursedir, assignment, pool, options)
     trusted.variant_secret = secret
-    _sweep_intake_areas()
     work = Path(tempfile.mkdtemp(prefix=f"{INTAKE_PREFIX}{os.getpid()}-"))   # private (0700), removed by close
     try:
         with timings.measure("intake (submissions copied as plain data)"):

@@ -104,10 +104,8 @@ def _grade_batches(targets: list[str], args, course_dir: Path, err, on_report) -
     started = time.perf_counter()
     dask = getattr(args, "scheduler", None) or getattr(args, "dask_local", None) is not None
     from .warm import handed
-    first = handed()                    # in a warm grader's run: the sandbox it had started
-    if dask and first:
-        first[1].close()
-    first = None if dask else (first or early_sandbox())
+    # a warm grader's sandbox, or one started now (grade_assignments closes it for a Dask pool)
+    first = handed() or (None if dask else early_sandbox())
     try:
         from .batch import grade_assignments            # nbgrader's stack: most of a second
         options = _options(args, course_dir)

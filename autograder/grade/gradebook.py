@@ -7,6 +7,46 @@ import contextlib
 from . import quiet_imports
 
 
+class _Engines:
+    """The gradebook engines of a batch (or of a whole command, ``keep_engines``): one per
+    database URL, the course rows known to exist, one sessionmaker per engine."""
+
+    def __init__(self):
+        self.engines: dict = {}
+        self.factories: dict = {}   # each new sessionmaker is a new Session class, whose event
+        self.courses: set = set()   # dispatch SQLAlchemy sets up again on its first query
+
+    def engine(self, db_url: str):
+        if db_url not in self.engines:
+            from sqlalchemy import create_engine
+            self.engines[db_url] = create_engine(db_url, future=True)
+        return self.engines[db_url]
+
+    def dispose(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+
+
+_kept: _Engines | None = None       # while keep_engines() runs
+
+
+@contextlib.contextmanager
+def keep_engines():
+    """One engine per gradebook for a whole command of several assignments, rather than one per
+    batch: SQLAlchemy compiles each statement once per engine (a few milliseconds each, about
+    twenty kinds per batch), and nbgrader's Gradebook inspects the tables on a new engine."""
+    global _kept
+    if _kept is not None:
+        yield
+        return
+    _kept = _Engines()
+    try:
+        yield
+    finally:
+        kept, _kept = _kept, None
+        kept.dispose()
+
+
 @contextlib.contextmanager
 def shared_gradebook_engine():
     """Let nbgrader's steps share one database engine during a batch.
@@ -15,7 +55,8 @@ def shared_gradebook_engine():
     SQLAlchemy engine, inspects the tables and runs ``create_all``: a third of its time for a
     notebook. Here every such call in the converter and its preprocessors gets a real
     ``Gradebook`` with its own session on one engine (created by the real constructor, once
-    per course id so that the same ``Course`` rows exist). Restored on exit.
+    per course id so that the same ``Course`` rows exist; kept for the command under
+    ``keep_engines``). Restored on exit.
     """
     quiet_imports()
     import nbgrader.api as api
@@ -27,21 +68,21 @@ def shared_gradebook_engine():
     from sqlalchemy.orm import scoped_session, sessionmaker
 
     real = api.Gradebook
-    engines: dict = {}
-    factories: dict = {}        # one sessionmaker per engine: each new one is a new Session class,
-    courses: set = set()        # whose event dispatch SQLAlchemy sets up again on its first query
+    state = _kept or _Engines()
 
     def gradebook(db_url, course_id="default_course", authenticator=None):
-        if db_url not in engines or (db_url, course_id) not in courses:
+        if (db_url, course_id) not in state.courses:
             gb = real(db_url, course_id, authenticator)
             gb.db.remove()
-            engines.setdefault(db_url, gb.engine)
-            courses.add((db_url, course_id))
-        if db_url not in factories:
-            factories[db_url] = sessionmaker(autoflush=True, bind=engines[db_url], future=True)
+            if db_url in state.engines:
+                gb.engine.dispose()
+            state.engines.setdefault(db_url, gb.engine)
+            state.courses.add((db_url, course_id))
+        if db_url not in state.factories:
+            state.factories[db_url] = sessionmaker(autoflush=True, bind=state.engines[db_url], future=True)
         gb = object.__new__(real)
-        gb.engine = engines[db_url]
-        gb.db = scoped_session(factories[db_url])
+        gb.engine = state.engines[db_url]
+        gb.db = scoped_session(state.factories[db_url])
         gb.course_id, gb.authenticator = course_id, authenticator
         gb.close = gb.db.remove                     # keep the shared engine open
         return gb
@@ -58,9 +99,8 @@ def shared_gradebook_engine():
         _shared = None
         for m, g in zip(modules, saved):
             m.Gradebook = g
-        for engine in engines.values():
-            engine.dispose()
-
+        if state is not _kept:
+            state.dispose()
 
 
 _shared = None      # the Gradebook of shared_gradebook_engine while a batch runs
@@ -83,14 +123,14 @@ def gradebook_session(db_url: str):
     of that: the gradebook exists (the assignment was read from it), and what they load they
     load with the eager options of nbgrader's own relationships.
     """
-    from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
-    engine = create_engine(db_url, future=True)
+    state = _kept or _Engines()         # under keep_engines, the command's engine
     try:
-        with Session(engine) as db:
+        with Session(state.engine(db_url)) as db:
             yield db
     finally:
-        engine.dispose()
+        if state is not _kept:
+            state.dispose()
 
 
 def chunks(items: list, size: int = 500):
