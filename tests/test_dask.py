@@ -1,7 +1,7 @@
 """`autograder grade` on Dask (grade/distributed.py): a local cluster of two worker processes on
 loopback gives the same scores and messages as `--jobs 2`, cell by cell; a worker killed with
 SIGKILL mid-batch still ends with every submission graded once, with the same scores; a worker
-without bubblewrap is refused under --require-sandbox.
+without bubblewrap is refused under --require-sandbox, and one that joins mid-batch gets no notebook.
 
 One assignment (ps1), its samples plus copies: 12 submissions per batch."""
 from __future__ import annotations
@@ -158,3 +158,46 @@ def test_a_worker_without_bubblewrap_is_refused_under_require_sandbox(tmp_path):
                 pool.wait_ready()
         finally:
             pool.close()
+
+
+def test_a_worker_joining_mid_batch_without_bubblewrap_gets_no_notebook(course, by_jobs, tmp_path):
+    """It would fail every notebook it took (no sandbox under --require-sandbox), and each failure
+    would be that student's grade: the gate keeps notebooks from it."""
+    from distributed import Client, LocalCluster
+    ours = copy_of(course, tmp_path)
+    (tmp_path / "bin").mkdir()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                      silence_logs=logging.ERROR) as good, Client(good.scheduler_address, timeout="30s") as client:
+        grading = subprocess.Popen([AUTOGRADER, "grade", A, "--force", "--quiet", "--require-sandbox", "--scheduler",
+                                    good.scheduler_address, "--json", str(tmp_path / "report.json")],
+                                   cwd=ours, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        bad = None
+        try:
+            _until(lambda: client.run_on_scheduler(_task_states), "the batch's tasks")   # past the probe
+            env = dict(tool_env(), PATH=str(tmp_path / "bin"))        # no bubblewrap on its PATH
+            bad = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", good.scheduler_address,
+                                    "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _until(lambda: len(client.scheduler_info()["workers"]) == 2, "the second worker")
+            pending = [k for k, state in client.run_on_scheduler(_task_states).items() if state != "memory"]
+            out, err = grading.communicate(timeout=300)
+            held = {a: w["resources"] for a, w in client.scheduler_info()["workers"].items()}
+        finally:
+            grading.kill()
+            if bad is not None:
+                bad.kill()
+                bad.wait()
+    assert grading.returncode == 0, out + err
+    assert pending, "the batch ended before the second worker joined"
+    assert sorted(bool(r) for r in held.values()) == [False, True], held     # the gate: one worker holds it
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert all(s["status"] == "graded" for s in report["students"])
+    assert score_rows(A, ours) == score_rows(A, by_jobs)
+    assert recorded_outputs(ours) == recorded_outputs(by_jobs)
+
+
+def _until(condition, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.05)

@@ -17,8 +17,9 @@ the judging against its references, and every write to the gradebook and ``autog
   ``GradingSession`` takes its outcome.
 * Every worker is probed before grading (``Client.run``): the course package must be the same
   code as the client's, and under ``--require-sandbox`` a worker without a working bubblewrap
-  refuses the run. A worker that joins later checks the same in its first task (its pool is
-  made with ``sandbox_command(require_sandbox)``, which raises there).
+  refuses the run. A worker that joins later passes the same checks before it gets a notebook
+  (``worker_gate``: a worker plugin, and a Dask resource every task asks for); one that fails them
+  gets none, and says why in its log.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class DaskPool:
         if not scheduler and not local_workers:
             raise GraderError("a Dask pool needs a scheduler address or a number of local workers")
         self.scheduler, self.local_workers, self.require_sandbox = scheduler, local_workers, require_sandbox
-        self.client = self.cluster = self.inputs = None
+        self.client = self.cluster = self.inputs = self.gate = None
         self.jobs = local_workers or 0
         self.started = time.monotonic()
         self.ready_seconds: list[float] = []
@@ -79,7 +80,13 @@ class DaskPool:
         else:
             self.client = Client(self.scheduler, timeout=f"{CONNECT_TIMEOUT:g}s")
         self.client.wait_for_workers(self.local_workers or 1, timeout=START_TIMEOUT)
-        return self.client.run(probe_worker, self.require_sandbox, code_digest())
+        probes = self.client.run(probe_worker, self.require_sandbox, code_digest())
+        if not any(p.get("refused") for p in probes.values()):
+            from .worker_gate import Gate
+            gate = Gate(self.require_sandbox, code_digest())
+            self.client.register_plugin(gate)           # these workers, and every one that joins later
+            self.gate = gate.name
+        return probes
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         """Return once the cluster is up and every worker passed its probe; raise otherwise."""
@@ -124,7 +131,8 @@ class DaskPool:
         self.count += 1
         future = self.client.submit(run_job, job, payload, self.inputs, self.require_sandbox, code_digest(), inputs,
                                     key=f"grade-{self.count}-{job['id']}-{self.inputs.key[:8]}", pure=False,
-                                    retries=RETRIES, priority=-self.count)      # first submitted, first run
+                                    retries=RETRIES, priority=-self.count,      # first submitted, first run
+                                    resources={self.gate: 1})       # only a worker that passed the gate
         self.futures.append(future)
         return future
 
