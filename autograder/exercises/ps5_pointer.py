@@ -12,7 +12,10 @@ known mistake at a time (masking after the softmax, the wrong decoder input, ...
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -141,12 +144,45 @@ def _state_dict(params: dict) -> dict:
     }
 
 
+_NETS: OrderedDict = OrderedDict()        # the parameters' bytes -> their net, the last few
+_NETS_LOCK = threading.Lock()             # (the grader's stub answerers run in threads)
+
+
 def pointer_net(params: dict) -> PointerNet:
-    """A float64 ``PointerNet`` holding the course's numpy parameters."""
+    """A float64 ``PointerNet`` holding the course's numpy parameters. The last few are kept,
+    by the parameters' bytes: a decoder checked step by step asks for the same one at every step
+    (follow-through answers), and building one costs milliseconds. The references only read it."""
+    key = _params_key(params)
+    with _NETS_LOCK:
+        if key in _NETS:
+            _NETS.move_to_end(key)
+            return _NETS[key]
     D, H = params["enc"]["W_xh"].shape
     net = PointerNet(D, H, params["v"].shape[0]).double()
     net.load_state_dict({k: t(np.ascontiguousarray(v)) for k, v in _state_dict(params).items()})
+    net.requires_grad_(False)
+    with _NETS_LOCK:
+        _NETS[key] = net
+        while len(_NETS) > 16:
+            _NETS.popitem(last=False)
     return net
+
+
+def _params_key(params: dict) -> bytes:
+    digest = hashlib.sha256()
+    for path, value in sorted(_leaves(params)):
+        a = np.ascontiguousarray(value, dtype=np.float64)
+        digest.update(repr((path, a.shape)).encode())
+        digest.update(a.tobytes())
+    return digest.digest()
+
+
+def _leaves(tree: dict, prefix: str = ""):
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
 
 
 def params_from_net(net: PointerNet) -> dict:
