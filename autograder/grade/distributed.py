@@ -33,6 +33,7 @@ from ..sandbox.command import SandboxError, sandbox_command
 from ..sandbox.pool import START_TIMEOUT, SandboxPool
 from ..course import code_digest
 from .options import GraderError
+from .session import import_references_soon
 
 KEPT_INPUTS = 2          # sandbox pools (sets of case inputs) a worker keeps warm
 CONNECT_TIMEOUT = 30.0   # seconds to reach the scheduler (a wrong address fails fast)
@@ -196,7 +197,7 @@ class WorkerSide:
         command, self.warning = sandbox_command(require_sandbox)   # raises under --require-sandbox
         self.kind = command.kind
         self.spare: SandboxPool | None = SandboxPool(command, self.threads)
-        threading.Thread(target=_import_references, daemon=True).start()
+        import_references_soon()        # while the sandbox warms: its stubs need them
 
     def pool(self, inputs) -> tuple[SandboxPool, dict]:
         key, calls, arrays = inputs
@@ -217,16 +218,6 @@ class WorkerSide:
                 pool.close()
             self.pools.clear()
             self.spare = None
-
-
-def _import_references() -> None:
-    """torch and the exercise registry, imported while the sandbox warms (stubs need them)."""
-    try:
-        from ..exercises import registry
-        registry.all_exercises()
-        import torch  # noqa: F401
-    except Exception:
-        pass
 
 
 def _worker_side(require_sandbox: bool, threads: int | None = None) -> WorkerSide:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,8 @@ class GradingSession:
         job = {"type": "job", "id": f"{student}/{notebook}", "steps": steps, "limits": self.limits.as_dict(),
                "files": names}
         self.steps[key] = steps
+        if not self.trusted.cached_answers and not _importing and _lends(steps):
+            import_references_soon()    # no answer is cached: the first one will want torch
         budget = StubBudget(self.limits.stub_calls, self.limits.stub_bytes,    # one per notebook, over its runs
                             channel=ChannelBudget(ChannelLimits.from_limits(self.limits.as_dict())))
         answers = lambda: StubAnswers(steps, budget, self.trusted.answers)
@@ -210,3 +213,30 @@ def read_submission(path: Path, invalid: dict | None = None):
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         return None, f"{name} is valid JSON but not a notebook nbgrader can read ({first})"
 
+
+
+def _lends(steps: list[dict]) -> bool:
+    """Whether a job's checks may ask the parent for follow-through answers."""
+    return any(call.get("stubs") for step in steps if step["kind"] == "test" for call in step.get("calls", []))
+
+
+_importing = False
+
+
+def import_references_soon() -> None:
+    """Import torch and the exercise registry in a thread, once: a follow-through answer the
+    reference cache does not hold needs them, and importing torch then, in the pool's thread
+    that reads the sandbox's stream, leaves the sandboxes waiting for a second or two."""
+    global _importing
+    if _importing:
+        return
+    _importing = True
+
+    def run() -> None:
+        try:
+            from ..exercises import registry
+            registry.all_exercises()
+            import torch  # noqa: F401
+        except Exception:
+            pass
+    threading.Thread(target=run, name="import-references", daemon=True).start()
