@@ -76,47 +76,13 @@ class TrustedAutograde(Autograde):
         of its queries: the assignment, its notebooks and its source files are looked up once per
         batch, and a student row the batch made up front is not updated again (nbgrader's update
         with nothing to change)."""
-        from nbgrader.api import MissingEntry
         from nbgrader.converters.base import BaseConverter, NbGraderException
-        from nbgrader.utils import find_all_files
         from .gradebook import open_gradebook
         BaseConverter.init_assignment(self, assignment_id, student_id)
-        coursedir = self.coursedir
-        with open_gradebook(coursedir.db_url, coursedir.course_id) as gb:
-            if self.create_student:
-                self.log.info("Creating/updating student with ID '%s': %s", student_id, {})
-                if student_id not in self.students_made:
-                    gb.update_or_create_student(student_id)
-            else:
-                try:
-                    gb.find_student(student_id)
-                except MissingEntry:
-                    msg = "No student with ID '%s' exists in the database" % student_id
-                    self.log.error(msg)
-                    raise NbGraderException(msg)
-            if assignment_id not in self.looked_up:
-                try:
-                    names = [nb.name for nb in gb.find_assignment(assignment_id).notebooks]
-                except MissingEntry:
-                    msg = "No assignment with ID '%s' exists in the database" % assignment_id
-                    self.log.error(msg)
-                    raise NbGraderException(msg)
-                source_path = coursedir.format_path(coursedir.source_directory, ".", assignment_id)
-                excluded = {os.path.join(source_path, x) for x in self.exclude_overwriting.get(assignment_id, [])}
-                files = sorted(set(find_all_files(source_path, coursedir.ignore + ["*.ipynb"])) - excluded)
-                self.looked_up[assignment_id] = names, source_path, files
-            names, source_path, files = self.looked_up[assignment_id]
-            src_path = self._format_source(assignment_id, student_id)
-            timestamp = coursedir.get_existing_timestamp(src_path)
-            if timestamp:
-                submission = gb.update_or_create_submission(assignment_id, student_id, timestamp=timestamp)
-                self.log.info("%s submitted at %s", submission, timestamp)
-                if submission.total_seconds_late > 0:
-                    self.log.warning("%s is %s seconds late", submission, submission.total_seconds_late)
-            else:
-                submission = gb.update_or_create_submission(assignment_id, student_id)
-            self.session.seconds_late[student_id] = submission.total_seconds_late
-
+        with open_gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            self._check_student(gb, student_id)
+            names, source_path, files = self._looked_up(gb, assignment_id)
+            self._record_submission(gb, assignment_id, student_id)
         self.log.info("Overwriting files with master versions from the source directory")
         dest_path = self._format_dest(assignment_id, student_id)
         for filename in files:
@@ -126,7 +92,6 @@ class TrustedAutograde(Autograde):
                 os.remove(dest)
             self.log.info("Copying %s -> %s", filename, dest)
             shutil.copy(filename, dest)
-
         notebooks = []
         for notebook in self.notebooks:
             if os.path.splitext(os.path.basename(notebook))[0] in names:
@@ -138,17 +103,70 @@ class TrustedAutograde(Autograde):
             msg = "No notebooks found, did you forget to run 'nbgrader generate_assignment'?"
             self.log.error(msg)
             raise NbGraderException(msg)
+        self._zero_missing(names, assignment_id, student_id)
 
-        submitted = coursedir.format_path(coursedir.submitted_directory, student_id, assignment_id)
+    def _check_student(self, gb, student_id: str) -> None:
+        from nbgrader.api import MissingEntry
+        from nbgrader.converters.base import NbGraderException
+        if self.create_student:
+            self.log.info("Creating/updating student with ID '%s': %s", student_id, {})
+            if student_id not in self.students_made:
+                gb.update_or_create_student(student_id)
+            return
+        try:
+            gb.find_student(student_id)
+        except MissingEntry:
+            msg = "No student with ID '%s' exists in the database" % student_id
+            self.log.error(msg)
+            raise NbGraderException(msg)
+
+    def _looked_up(self, gb, assignment_id: str) -> tuple:
+        """(the assignment's notebook names, its source folder, the source files nbgrader copies
+        into each submission), on the batch's first submission."""
+        from nbgrader.api import MissingEntry
+        from nbgrader.converters.base import NbGraderException
+        from nbgrader.utils import find_all_files
+        if assignment_id not in self.looked_up:
+            try:
+                names = [nb.name for nb in gb.find_assignment(assignment_id).notebooks]
+            except MissingEntry:
+                msg = "No assignment with ID '%s' exists in the database" % assignment_id
+                self.log.error(msg)
+                raise NbGraderException(msg)
+            coursedir = self.coursedir
+            source_path = coursedir.format_path(coursedir.source_directory, ".", assignment_id)
+            excluded = {os.path.join(source_path, x) for x in self.exclude_overwriting.get(assignment_id, [])}
+            files = sorted(set(find_all_files(source_path, coursedir.ignore + ["*.ipynb"])) - excluded)
+            self.looked_up[assignment_id] = names, source_path, files
+        return self.looked_up[assignment_id]
+
+    def _record_submission(self, gb, assignment_id: str, student_id: str) -> None:
+        """nbgrader's submission row, with the timestamp the submission carries; its lateness is
+        kept for the late-penalty step."""
+        timestamp = self.coursedir.get_existing_timestamp(self._format_source(assignment_id, student_id))
+        if timestamp:
+            submission = gb.update_or_create_submission(assignment_id, student_id, timestamp=timestamp)
+            self.log.info("%s submitted at %s", submission, timestamp)
+            if submission.total_seconds_late > 0:
+                self.log.warning("%s is %s seconds late", submission, submission.total_seconds_late)
+        else:
+            submission = gb.update_or_create_submission(assignment_id, student_id)
+        self.session.seconds_late[student_id] = submission.total_seconds_late
+
+    def _zero_missing(self, names: list[str], assignment_id: str, student_id: str) -> None:
+        """A notebook not submitted scores zero, as in nbgrader."""
+        from .gradebook import open_gradebook
+        submitted = self.coursedir.format_path(self.coursedir.submitted_directory, student_id, assignment_id)
         missing = [n for n in names if not os.path.exists(os.path.join(submitted, f"{n}.ipynb"))]
-        if missing:             # a notebook not submitted scores zero, as in nbgrader
-            with open_gradebook(coursedir.db_url, coursedir.course_id) as gb:
-                for name in missing:
-                    self.log.warning("No submitted file: {}".format(os.path.join(submitted, f"{name}.ipynb")))
-                    for grade in gb.find_submission_notebook(name, assignment_id, student_id).grades:
-                        grade.auto_score = 0
-                        grade.needs_manual_grade = False
-                    gb.db.commit()
+        if not missing:
+            return
+        with open_gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            for name in missing:
+                self.log.warning("No submitted file: {}".format(os.path.join(submitted, f"{name}.ipynb")))
+                for grade in gb.find_submission_notebook(name, assignment_id, student_id).grades:
+                    grade.auto_score = 0
+                    grade.needs_manual_grade = False
+                gb.db.commit()
 
     def _init_preprocessors(self) -> None:
         """nbgrader's sanitize steps, then its autograde steps, ours swapped in, in one list: one
