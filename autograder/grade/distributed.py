@@ -49,6 +49,8 @@ class DaskPool:
     nbgrader's import and the references; ``wait_ready`` joins it and raises when a worker refuses.
     """
 
+    answers_elsewhere = True        # the workers answer the follow-through stubs, not this process
+
     def __init__(self, scheduler: str | None = None, local_workers: int | None = None,
                  require_sandbox: bool = False):
         if not scheduler and not local_workers:

@@ -87,8 +87,9 @@ class GradingSession:
         job = {"type": "job", "id": f"{student}/{notebook}", "steps": steps, "limits": self.limits.as_dict(),
                "files": names}
         self.steps[key] = steps
-        if not self.trusted.cached_answers and not _importing and _lends(steps):
-            import_references_soon()    # no answer is cached: the first one will want torch
+        if not (self.trusted.cached_answers or _importing or getattr(self.pool, "answers_elsewhere", False)) \
+                and _lends(steps):
+            import_references_soon()    # no answer is cached: the first one here will want torch
         budget = StubBudget(self.limits.stub_calls, self.limits.stub_bytes,    # one per notebook, over its runs
                             channel=ChannelBudget(ChannelLimits.from_limits(self.limits.as_dict())))
         answers = lambda: StubAnswers(steps, budget, self.trusted.answers)
