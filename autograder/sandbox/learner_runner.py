@@ -103,13 +103,19 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def frame_at(buf, pos: int = 0, max_header: int = MAX_HEADER, max_payload: int | None = None):
+UNREAD = object()
+
+
+def frame_at(buf, pos: int = 0, max_header: int = MAX_HEADER, max_payload: int | None = None,
+             header=UNREAD, loads=None):
     """The frame that starts at ``pos`` in ``buf`` as (header, payload, end), or, while ``buf``
     ends before the frame does, how many bytes from ``pos`` the frame needs at least. The one
     frame parser: the zygote reads its orders with it, the parent its answers and the child's
     stream (``sandbox.pool``, ``sandbox.channel``). A frame that declares a header or payload
     beyond ``max_header`` or ``max_payload`` is refused (ValueError) as soon as its lengths are
-    read, before anything waits for its bytes."""
+    read, before anything waits for its bytes. ``header``: what an earlier reading of these very
+    bytes made of the header (the parent reads the child's stream twice: it is parsed once);
+    ``loads``: the header's bytes -> header (``json.loads`` of their UTF-8 by default)."""
     if len(buf) < pos + 4:
         return 4
     (hlen,) = struct.unpack_from("<I", buf, pos)
@@ -122,7 +128,9 @@ def frame_at(buf, pos: int = 0, max_header: int = MAX_HEADER, max_payload: int |
         raise ValueError(f"a frame payload of {plen} bytes (at most {max_payload})")
     if len(buf) < pos + 12 + hlen + plen:
         return 12 + hlen + plen
-    header = json.loads(bytes(buf[pos + 4:pos + 4 + hlen]).decode("utf-8"))
+    if header is UNREAD:
+        raw = bytes(buf[pos + 4:pos + 4 + hlen])
+        header = loads(raw) if loads is not None else json.loads(raw.decode("utf-8"))
     return header, buf[pos + 12 + hlen:pos + 12 + hlen + plen], pos + 12 + hlen + plen
 
 
@@ -1100,19 +1108,70 @@ def run_forked(job: dict, payload: bytes, inputs: dict, workdir: str, in_fd: int
     write_all(out_fd, frame_bytes(info))
 
 
+# Seconds the zygote may hold the child's frames before relaying them, unless a stub's request is
+# among them (the parent answers it at once): frames that travel together wake the parent once
+RELAY_HOLD = 0.002
+RELAY_CHUNK = 1 << 16
+
+
+class _FrameWalk:
+    """Follows the frame boundaries of the child's stream as it is relayed, to tell when a stub's
+    request has come whole. Learner code can write anything on the stream: what this makes of it
+    decides only when bytes are relayed (at most ``RELAY_HOLD`` later), never which."""
+
+    REQUEST = b'{"type":"request"'
+
+    def __init__(self):
+        self.stage, self.left, self.part, self.head, self.request = 0, 4, b"", b"", False
+
+    def request_ends_in(self, data: bytes) -> bool:
+        """Whether a request frame ends in ``data`` (the stream's next bytes)."""
+        ended, pos, n = False, 0, len(data)
+        while True:
+            if self.left == 0:                 # a part of the frame is complete: the next one
+                if self.stage == 0:            # the header's length was read: its bytes next
+                    self.stage, self.left, self.head = 1, int.from_bytes(self.part, "little"), b""
+                elif self.stage == 1:          # the header: its first bytes say what it is
+                    self.request = self.head == self.REQUEST
+                    self.stage, self.left, self.part = 2, 8, b""
+                elif self.stage == 2:          # the payload's length
+                    self.stage, self.left = 3, int.from_bytes(self.part, "little")
+                else:                          # the payload: the frame is whole
+                    ended = ended or self.request
+                    self.stage, self.left, self.part = 0, 4, b""
+                continue
+            if pos >= n:
+                return ended
+            take = min(self.left, n - pos)
+            if self.stage in (0, 2):
+                self.part += data[pos:pos + take]
+            elif self.stage == 1 and len(self.head) < len(self.REQUEST):
+                self.head += data[pos:pos + min(take, len(self.REQUEST) - len(self.head))]
+            pos += take
+            self.left -= take
+
+
 def _relay(r: int, answer_w: int, in_fd: int, out_fd: int, deadline: float, cap: int) -> tuple[int, str]:
     """Relay the child's stream to the parent in "data" frames and the parent's answers to the
     child's answer pipe (without blocking on a child that does not read them), until the child
-    closes its stream, the time is up or the output exceeds ``cap``. Closes both pipes."""
+    closes its stream, the time is up or the output exceeds ``cap``. Closes both pipes. The
+    child's bytes go on at once when they complete a stub's request, else after at most
+    ``RELAY_HOLD`` seconds with whatever else came meanwhile (the parent wakes once for them)."""
     os.set_blocking(answer_w, False)
     answers = bytearray()                          # answer frames not yet taken by the child
+    held, hold_until, walk = bytearray(), None, _FrameWalk()
     total, reason = 0, "exit"
     while True:
-        left = deadline - time.perf_counter()
+        now = time.perf_counter()
+        left = deadline - now
         if left <= 0:
             reason = "timeout"
             break
-        ready, writable, _ = select.select([r, in_fd], [answer_w] if answers and answer_w >= 0 else [], [], left)
+        if hold_until is not None and now >= hold_until:
+            write_all(out_fd, frame_bytes({"type": "data"}, bytes(held)))
+            held, hold_until = bytearray(), None
+        wait = left if hold_until is None else min(left, hold_until - now)
+        ready, writable, _ = select.select([r, in_fd], [answer_w] if answers and answer_w >= 0 else [], [], wait)
         if writable:
             answer_w = _relay_answers(answer_w, answers)
         if in_fd in ready:
@@ -1124,14 +1183,21 @@ def _relay(r: int, answer_w: int, in_fd: int, out_fd: int, deadline: float, cap:
                 answers += frame_bytes(header, body)
         if r not in ready:
             continue
-        data = os.read(r, 1 << 16)
+        data = os.read(r, RELAY_CHUNK)
         if not data:
             break
         total += len(data)
         if total > cap:
             reason = "output"
             break
-        write_all(out_fd, frame_bytes({"type": "data"}, data))
+        held += data
+        if walk.request_ends_in(data) or len(held) >= RELAY_CHUNK:
+            write_all(out_fd, frame_bytes({"type": "data"}, bytes(held)))
+            held, hold_until = bytearray(), None
+        elif hold_until is None:
+            hold_until = time.perf_counter() + RELAY_HOLD
+    if held:                                       # what came before the end: relayed as ever
+        write_all(out_fd, frame_bytes({"type": "data"}, bytes(held)))
     os.close(r)
     if answer_w >= 0:
         os.close(answer_w)
