@@ -244,7 +244,10 @@ def kept(header):
     requests, the bulk of a stream, are not held until the run ends), or False (not an object)."""
     if not isinstance(header, dict):
         return False
-    return header if header.get("type") in READ_KINDS else {}
+    return header if header.get("type") in READ_KINDS else _IGNORED
+
+
+_IGNORED: dict = {}        # shared, never written: thousands of requests hold nothing until the run ends
 
 
 def parse_stream(stream: bytes, out: ChildFrames | None = None, max_array_bytes: int = 256 << 20,

@@ -134,12 +134,14 @@ def frame_at(buf, pos: int = 0, max_header: int = MAX_HEADER, max_payload: int |
     return header, buf[pos + 12 + hlen:pos + 12 + hlen + plen], pos + 12 + hlen + plen
 
 
-def read_frame(fd: int) -> tuple[dict, bytes]:
+def read_frame(fd: int, whole: bool = False) -> tuple:
+    """The next frame on ``fd`` as (header, payload), read exactly (nothing after it is taken);
+    ``whole``: (header, payload, the frame's bytes)."""
     buf = b""
     while True:
         got = frame_at(buf)
         if not isinstance(got, int):
-            return got[0], got[1]
+            return (got[0], got[1], buf) if whole else (got[0], got[1])
         buf += _read_exact(fd, got - len(buf))
 
 
@@ -601,6 +603,7 @@ class Child:
     def __init__(self, job: dict, inputs: dict, out_fd: int, np, answer_fd: int = -1):
         self.job, self.inputs, self.out_fd, self.np = job, inputs, out_fd, np
         self.answer_fd, self.requests, self.answered = answer_fd, 0, []
+        self.answer_buf = b""
         self.limits = job["limits"]
         self.cell_timeout = float(self.limits["cell_timeout"])
         self.cell_deadline, self.case_limited = 0.0, False     # the test cell's end; a case's own limit runs
@@ -790,7 +793,7 @@ class Child:
             paused = child._pause_case()
             try:
                 while True:                             # the cell's time limit still runs
-                    header, payload = read_frame(child.answer_fd)
+                    header, payload = child._next_answer()
                     stale = header.get("id")
                     if not (type(stale) is int and stale < rid):   # an answer to a call the time limit cut off
                         break
@@ -801,6 +804,18 @@ class Child:
 
         stub.__name__ = stub.__qualname__ = name
         return stub
+
+    def _next_answer(self) -> tuple[dict, bytes]:
+        """The next frame on the answer pipe, read in as few reads as it takes (what comes after
+        it, an answer the parent sent later, waits in ``answer_buf``)."""
+        while isinstance(got := frame_at(self.answer_buf), int):
+            chunk = os.read(self.answer_fd, max(got - len(self.answer_buf), 1 << 16))
+            if not chunk:
+                raise EOFError("pipe closed")
+            self.answer_buf += chunk
+        header, payload, end = got
+        self.answer_buf = self.answer_buf[end:]
+        return header, payload
 
     def _answer(self, name: str, rid: int, header: dict, payload: bytes):
         if header.get("id") != rid:
@@ -1151,6 +1166,14 @@ class _FrameWalk:
             self.left -= take
 
 
+DATA_HEADER = b'{"type":"data"}'
+
+
+def data_frame(data) -> bytes:
+    """``frame_bytes({"type": "data"}, data)``, without encoding the same header each time."""
+    return b"".join((struct.pack("<I", len(DATA_HEADER)), DATA_HEADER, struct.pack("<Q", len(data)), data))
+
+
 def _relay(r: int, answer_w: int, in_fd: int, out_fd: int, deadline: float, cap: int) -> tuple[int, str]:
     """Relay the child's stream to the parent in "data" frames and the parent's answers to the
     child's answer pipe (without blocking on a child that does not read them), until the child
@@ -1168,19 +1191,19 @@ def _relay(r: int, answer_w: int, in_fd: int, out_fd: int, deadline: float, cap:
             reason = "timeout"
             break
         if hold_until is not None and now >= hold_until:
-            write_all(out_fd, frame_bytes({"type": "data"}, bytes(held)))
+            write_all(out_fd, data_frame(held))
             held, hold_until = bytearray(), None
         wait = left if hold_until is None else min(left, hold_until - now)
         ready, writable, _ = select.select([r, in_fd], [answer_w] if answers and answer_w >= 0 else [], [], wait)
         if writable:
             answer_w = _relay_answers(answer_w, answers)
         if in_fd in ready:
-            header, body = read_frame(in_fd)       # the parent writes whole frames
+            header, _, raw = read_frame(in_fd, whole=True)     # the parent writes whole frames
             if header.get("type") == "stop":       # the parent's caps on what it reads were reached
                 reason = "output"
                 break
             if header.get("type") == "answer" and answer_w >= 0:
-                answers += frame_bytes(header, body)
+                answers += raw                     # the parent's bytes, as they came
         if r not in ready:
             continue
         data = os.read(r, RELAY_CHUNK)
@@ -1192,12 +1215,12 @@ def _relay(r: int, answer_w: int, in_fd: int, out_fd: int, deadline: float, cap:
             break
         held += data
         if walk.request_ends_in(data) or len(held) >= RELAY_CHUNK:
-            write_all(out_fd, frame_bytes({"type": "data"}, bytes(held)))
+            write_all(out_fd, data_frame(held))
             held, hold_until = bytearray(), None
         elif hold_until is None:
             hold_until = time.perf_counter() + RELAY_HOLD
     if held:                                       # what came before the end: relayed as ever
-        write_all(out_fd, frame_bytes({"type": "data"}, bytes(held)))
+        write_all(out_fd, data_frame(held))
     os.close(r)
     if answer_w >= 0:
         os.close(answer_w)

@@ -31,13 +31,13 @@ START_TIMEOUT = 120.0
 END_GRACE = 30.0
 # The zygote's own frames (it relays the child's stream in 64 KB pieces): anything larger is a fault
 ZYGOTE_HEADER, ZYGOTE_PAYLOAD = 1 << 20, 4 << 20
-# The header of the zygote's "data" frames, byte for byte as its encoder writes it: most frames
-_DATA_HEADER, _DATA = b'{"type":"data"}', {"type": "data"}
+_DATA = {"type": "data"}
 
 
 def _zygote_header(raw: bytes):
-    """A zygote frame's header; the "data" header is recognised without a JSON parser."""
-    return _DATA if raw == _DATA_HEADER else json.loads(raw.decode("utf-8"))
+    """A zygote frame's header; the "data" header (most frames, always the same bytes) is
+    recognised without a JSON parser."""
+    return _DATA if raw == learner_runner.DATA_HEADER else json.loads(raw.decode("utf-8"))
 
 
 class Zygote:
@@ -66,7 +66,7 @@ class Zygote:
             self.pidfd = os.pidfd_open(self.proc.pid)
         except (AttributeError, OSError):
             self.pidfd = None
-        self.buffer = bytearray()
+        self.pending, self.pos = b"", 0         # bytes read from the zygote, and where its next frame starts
         self.inputs_version = None
         self.ready: dict | None = None
 
@@ -86,7 +86,8 @@ class Zygote:
             return ""
 
     def _fill(self, n: int, deadline: float) -> None:
-        while len(self.buffer) < n:
+        """Read until at least ``n`` bytes from ``self.pos`` are in ``self.pending``."""
+        while len(self.pending) - self.pos < n:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the sandbox did not answer in time")
@@ -96,20 +97,18 @@ class Zygote:
             chunk = os.read(self.out_fd, 1 << 20)
             if not chunk:
                 raise EOFError("the sandbox process ended")
-            self.buffer += chunk
+            self.pending, self.pos = self.pending[self.pos:] + chunk, 0    # usually: just the chunk
 
-    def _read_frame(self, deadline: float) -> tuple[dict, bytes]:
+    def _read_frame(self, deadline: float) -> tuple[dict, memoryview]:
+        """The zygote's next frame; its payload is a view of the bytes read (not copied)."""
         try:
-            if not self.buffer:                # the usual case: nothing is waiting yet
-                self._fill(4, deadline)
-            while isinstance(got := learner_runner.frame_at(self.buffer, 0, ZYGOTE_HEADER, ZYGOTE_PAYLOAD,
-                                                            loads=_zygote_header), int):
+            while isinstance(got := learner_runner.frame_at(memoryview(self.pending), self.pos, ZYGOTE_HEADER,
+                                                            ZYGOTE_PAYLOAD, loads=_zygote_header), int):
                 self._fill(got, deadline)
         except (EOFError, TimeoutError, ValueError) as e:
             detail = self.diagnostics().strip()
             raise SandboxError(f"{e}" + (f"; its last words: {detail}" if detail else "")) from None
-        header, payload, end = got
-        del self.buffer[:end]
+        header, payload, self.pos = got
         return header, payload
 
     def send(self, data: bytes) -> None:
