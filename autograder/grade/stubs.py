@@ -18,6 +18,13 @@ Everything else gets a refusal, which the stub raises inside learner code. Answe
 (``assignment.describe_input`` and the arrays' raw bytes with their dtype and shape, never
 pickles) and are memoised across the notebooks of an assignment: honest submissions make the same
 calls.
+
+This runs in the trusted parent's reader threads, whose every microsecond is taken from the main
+thread (one GIL), so a request is worked on once: its header is parsed once (``parse_stream`` gets
+the headers read here), read from its bytes without a JSON parser when it is in the child's own
+encoding with arguments seen before (``read_header``), and answered from the memo with frame bytes
+made once per entry. None of that trusts the child more: the bytes decide nothing that their JSON
+would not.
 """
 from __future__ import annotations
 
@@ -41,7 +48,7 @@ from .decode import Unreadable, decode
 
 MEMO_ENTRIES = 50_000          # answers kept per assignment (small arrays: a few MB)
 SEEN_BYTES = 64 << 20          # requests' argument bytes remembered as well-formed, per process
-DIGEST_BYTES = 128 << 20       # requests' bytes remembered with their digest, per process
+DIGEST_BYTES = 64 << 20        # requests' bytes remembered with their digest, per process
 
 
 @dataclass

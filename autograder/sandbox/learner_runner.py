@@ -39,7 +39,8 @@ Wire format (both directions): a frame is ``u32 length + JSON header + u64 lengt
                        {"type": "answer", "id": n, "ok": ..., "value": ...,
                         "arrays": {key: [offset, count, dtype, shape]}} + raw bytes   (during a job)
     zygote -> parent   {"type": "ready", ...} | {"type": "inputs-ok"}
-                       {"type": "data"} + raw bytes of the child's stream     (repeated)
+                       {"type": "data"} + raw bytes of the child's stream     (repeated; held up to
+                           RELAY_HOLD seconds unless they complete a stub's request)
                        {"type": "end", "reason": ..., "cpu": ..., ...}        (per job)
     child stream       {"type": "start", "step": i}
                        {"type": "cell", "step": i, "stdout", "stderr", "error"}
