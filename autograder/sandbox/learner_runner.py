@@ -161,9 +161,29 @@ def _dump_str(s: str) -> str:
     return '"' + str.translate(s, _ESCAPES) + '"'
 
 
+try:                        # json's C encoder, made now, before any learner code runs
+    import _json
+    _C_ENCODE = _json.make_encoder(None, lambda o: f"<{type(o).__name__}>", _json.encode_basestring_ascii,
+                                   None, ":", ",", False, False, True)
+except Exception:           # noqa: BLE001  (an interpreter without it: the Python encoder below)
+    _C_ENCODE = None
+
+
 def dumps(obj) -> str:
-    """JSON for the plain data this module builds (dict, list, str, int, float, bool, None), written
-    here rather than with the json module, whose Python code learner code could have patched."""
+    """JSON for the plain data this module builds (dict, list, str, int, float, bool, None): with
+    json's C encoder as it was when this module was imported (learner code may patch the json
+    module, not an encoder made before it ran), else with ``py_dumps``."""
+    if _C_ENCODE is not None:
+        try:
+            return "".join(_C_ENCODE(obj, 0))
+        except Exception:   # noqa: BLE001  (a key that is not a string: the Python encoder says str(key))
+            pass
+    return py_dumps(obj)
+
+
+def py_dumps(obj) -> str:
+    """``dumps`` written in Python, with this module's own builtins."""
+    dumps = py_dumps
     t = type(obj)
     if obj is None:
         return "null"
