@@ -149,7 +149,10 @@ def read_frame(fd: int, whole: bool = False) -> tuple:
 def frame_bytes(header: dict, payload: bytes = b"", encode=None) -> bytes:
     """``encode``: the trusted parent passes ``json.dumps`` (its C encoder, several times faster);
     in the sandbox, learner code may have patched the json module, so ``dumps`` below is used."""
-    head = (encode or dumps)(header).encode("utf-8")
+    try:
+        head = (encode or dumps)(header).encode("utf-8")
+    except UnicodeEncodeError:          # a lone surrogate in learner text: escaped
+        head = py_dumps(header).encode("utf-8")
     return struct.pack("<I", len(head)) + head + struct.pack("<Q", len(payload)) + payload
 
 
@@ -163,7 +166,7 @@ def _dump_str(s: str) -> str:
 
 try:                        # json's C encoder, made now, before any learner code runs
     import _json
-    _C_ENCODE = _json.make_encoder(None, lambda o: f"<{type(o).__name__}>", _json.encode_basestring_ascii,
+    _C_ENCODE = _json.make_encoder(None, lambda o: f"<{type(o).__name__}>", _json.encode_basestring,
                                    None, ":", ",", False, False, True)
 except Exception:           # noqa: BLE001  (an interpreter without it: the Python encoder below)
     _C_ENCODE = None
@@ -172,7 +175,9 @@ except Exception:           # noqa: BLE001  (an interpreter without it: the Pyth
 def dumps(obj) -> str:
     """JSON for the plain data this module builds (dict, list, str, int, float, bool, None): with
     json's C encoder as it was when this module was imported (learner code may patch the json
-    module, not an encoder made before it ran), else with ``py_dumps``."""
+    module, not an encoder made before it ran), else with ``py_dumps``. Text is written as UTF-8
+    as ``py_dumps`` writes it, but for lone surrogates (``frame_bytes`` then uses ``py_dumps``,
+    which escapes them) and \\b, \\f (two bytes here, six there)."""
     if _C_ENCODE is not None:
         try:
             return "".join(_C_ENCODE(obj, 0))

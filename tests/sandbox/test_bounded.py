@@ -288,3 +288,16 @@ def test_the_zygote_sees_where_requests_end_however_the_stream_is_cut():
             assert walk.request_ends_in(stream[a:b]) == any(r for e, r in ends if a < e <= b)
     walk = learner_runner._FrameWalk()                          # garbage: lengths of exabytes
     assert not walk.request_ends_in(_claim(2, 1 << 60) + stream)
+
+
+def test_the_childs_encoder_writes_what_its_python_encoder_writes():
+    """The child encodes with json's C encoder made before learner code runs; its frames say what
+    the Python encoder's say (control characters, surrogates, NaN, non-ASCII), never in more bytes."""
+    import json
+    values = [None, True, -(10 ** 20), 0.1, -0.0, float("nan"), float("inf"), 5e-324, "", "plain",
+              "\x00\x08\x0c\t\n\r\"\\\x1f\x7f é \u2028 \U0001f600", "\ud800 lone", [1, (2, 3)],
+              {"k": {"é": [None]}}, object()]
+    for v in values + [values]:
+        fast, slow = frame({"type": "cell", "v": v}), frame({"type": "cell", "v": v}, encode=learner_runner.py_dumps)
+        assert json.dumps(learner_runner.frame_at(fast)[0]) == json.dumps(learner_runner.frame_at(slow)[0])
+        assert len(fast) <= len(slow)
