@@ -38,7 +38,7 @@ from ..checks import api
 from ..exercises import registry
 from .assignment import CaseRef, TrustedAssignment
 
-FORMAT = 2              # 2: follow-through answers keyed by the request's bytes (grade/stubs.py)
+FORMAT = 3              # 3: follow-through answers keyed by a sha256 of the request's bytes (grade/stubs.py)
 DIRECTORY = ".autograder-cache"
 ANSWER_BYTES = 64 << 20          # follow-through answers kept on disk, at most (learner-driven)
 PACKAGE = Path(__file__).resolve().parent.parent

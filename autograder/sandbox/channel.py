@@ -58,10 +58,11 @@ class ChannelBudget:
             self.over = f"the notebook sent more than {self.limits.headers_bytes >> 20} MB of result descriptions"
         return self.frames <= self.limits.frames and self.headers <= self.limits.headers_bytes
 
-    def frame_at(self, buf, pos: int = 0):
-        """``learner_runner.frame_at`` with this notebook's caps on one frame."""
+    def frame_at(self, buf, pos: int = 0, header=learner_runner.UNREAD, loads=None):
+        """``learner_runner.frame_at`` with this notebook's caps on one frame (``header``: these
+        bytes' header as read before; the caps are checked all the same)."""
         return learner_runner.frame_at(buf, pos, max_header=self.limits.header_bytes,
-                                       max_payload=self.limits.frame_bytes)
+                                       max_payload=self.limits.frame_bytes, header=header, loads=loads)
 
 
 # Terminal control sequences (CSI: ESC [ parameters intermediates final) and any other ESC. Learner
@@ -112,6 +113,7 @@ class RawRun:
     stream: bytes
     end: dict
     sandbox_seconds: float
+    known: dict | None = None        # headers read while it ran (``parse_stream``'s ``known``)
 
 
 SIGNALS = {4: "illegal instruction", 6: "abort", 7: "bus error", 8: "floating-point exception",
@@ -205,36 +207,67 @@ def _npy_fast(blob, np):
     """An .npy blob in the child's own layout, read without ``np.load`` (whose header parser,
     ``ast.literal_eval``, costs 50 us per array: a thousand follow-through calls of ten arrays
     each made it most of a notebook's time); None for any other layout."""
-    if len(blob) < 10 or blob[:8] != b"\x93NUMPY\x01\x00":
+    if len(blob) < 10:
         return None
-    end = 10 + int.from_bytes(blob[8:10], "little")
-    m = _NPY_HEADER.fullmatch(blob[10:end])
-    if m is None:
-        return None
-    dtype = np.dtype(m.group(1).decode())
-    shape = tuple(int(n) for n in m.group(2).split(b",")[:-1])
-    count = 1
-    for n in shape:
-        count *= n
+    end = 10 + (blob[8] | blob[9] << 8)
+    header = bytes(blob[:end])                 # magic, version, length and header: one key
+    layout = _LAYOUTS.get(header)
+    if layout is None:
+        m = _NPY_HEADER.fullmatch(header, 10) if header[:8] == b"\x93NUMPY\x01\x00" else None
+        if m is None:
+            return None
+        dtype = np.dtype(m.group(1).decode())
+        shape = tuple(int(n) for n in m.group(2).split(b",")[:-1])
+        count = 1
+        for n in shape:
+            count *= n
+        if len(_LAYOUTS) >= 4096:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[header] = (dtype, shape, count)
+    dtype, shape, count = layout
     if count * dtype.itemsize != len(blob) - end:
         return None
     return np.frombuffer(blob, dtype=dtype, count=count, offset=end).reshape(shape).copy()
 
 
+# .npy headers already matched by _NPY_HEADER -> (dtype, shape, count): the same few recur
+_LAYOUTS: dict = {}
+
+
+# The kinds of frame parse_stream reads; a header of any other kind is kept as {} (see ``kept``)
+READ_KINDS = ("start", "case", "cell", "test", "done", "fatal")
+
+
+def kept(header):
+    """What parse_stream needs of a header read earlier from the stream (``grade.stubs`` reads
+    it while the job runs): the header itself, or ``{}`` for a kind it ignores (the stubs'
+    requests, the bulk of a stream, are not held until the run ends), or False (not an object)."""
+    if not isinstance(header, dict):
+        return False
+    return header if header.get("type") in READ_KINDS else _IGNORED
+
+
+_IGNORED: dict = {}        # shared, never written: thousands of requests hold nothing until the run ends
+
+
 def parse_stream(stream: bytes, out: ChildFrames | None = None, max_array_bytes: int = 256 << 20,
-                 test_ids: dict | None = None, budget: ChannelBudget | None = None) -> ChildFrames:
+                 test_ids: dict | None = None, budget: ChannelBudget | None = None,
+                 known: dict | None = None) -> ChildFrames:
     """``test_ids`` (step index -> grade_id of the job's test steps): a test frame is filed under
     the grade_id of the step it came in, whatever it claims. ``budget``: the notebook's caps,
-    counted over its runs (a fresh one when not given); parsing stops at the first one reached."""
+    counted over its runs (a fresh one when not given); parsing stops at the first one reached.
+    ``known``: offset -> ``kept`` header of the frames already read from this very stream (their
+    JSON is not parsed again; their lengths are checked against the caps all the same)."""
     out = out if out is not None else ChildFrames()
     out.done, out.problem = False, None
     budget = budget if budget is not None else ChannelBudget()
     cap = budget.limits.text_chars
     view, pos, total = memoryview(stream), 0, 0
     steps = StepTracker()
+    known = known or {}
     try:
         while pos < len(view):
-            got = budget.frame_at(view, pos)
+            got = budget.frame_at(view, pos, known.get(pos, learner_runner.UNREAD))
             if isinstance(got, int):
                 raise ValueError("truncated frame")
             if not budget.take_frame(got[2] - pos - len(got[1])):
@@ -300,7 +333,7 @@ class RunResult:
         self.ends.append(raw.end)
         self.seconds += raw.sandbox_seconds
         self.cpu += float(raw.end.get("cpu") or 0.0)
-        parse_stream(raw.stream, self.frames, budget=budget,
+        parse_stream(raw.stream, self.frames, budget=budget, known=raw.known,
                      test_ids={i: s["grade_id"] for i, s in enumerate(job["steps"]) if s.get("kind") == "test"})
         f = self.frames
         if budget is not None and budget.over:

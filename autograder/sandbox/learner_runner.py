@@ -39,7 +39,8 @@ Wire format (both directions): a frame is ``u32 length + JSON header + u64 lengt
                        {"type": "answer", "id": n, "ok": ..., "value": ...,
                         "arrays": {key: [offset, count, dtype, shape]}} + raw bytes   (during a job)
     zygote -> parent   {"type": "ready", ...} | {"type": "inputs-ok"}
-                       {"type": "data"} + raw bytes of the child's stream     (repeated)
+                       {"type": "data"} + raw bytes of the child's stream     (repeated; held up to
+                           RELAY_HOLD seconds unless they complete a stub's request)
                        {"type": "end", "reason": ..., "cpu": ..., ...}        (per job)
     child stream       {"type": "start", "step": i}
                        {"type": "cell", "step": i, "stdout", "stderr", "error"}
@@ -103,13 +104,19 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def frame_at(buf, pos: int = 0, max_header: int = MAX_HEADER, max_payload: int | None = None):
+UNREAD = object()
+
+
+def frame_at(buf, pos: int = 0, max_header: int = MAX_HEADER, max_payload: int | None = None,
+             header=UNREAD, loads=None):
     """The frame that starts at ``pos`` in ``buf`` as (header, payload, end), or, while ``buf``
     ends before the frame does, how many bytes from ``pos`` the frame needs at least. The one
     frame parser: the zygote reads its orders with it, the parent its answers and the child's
     stream (``sandbox.pool``, ``sandbox.channel``). A frame that declares a header or payload
     beyond ``max_header`` or ``max_payload`` is refused (ValueError) as soon as its lengths are
-    read, before anything waits for its bytes."""
+    read, before anything waits for its bytes. ``header``: what an earlier reading of these very
+    bytes made of the header (the parent reads the child's stream twice: it is parsed once);
+    ``loads``: the header's bytes -> header (``json.loads`` of their UTF-8 by default)."""
     if len(buf) < pos + 4:
         return 4
     (hlen,) = struct.unpack_from("<I", buf, pos)
@@ -122,23 +129,30 @@ def frame_at(buf, pos: int = 0, max_header: int = MAX_HEADER, max_payload: int |
         raise ValueError(f"a frame payload of {plen} bytes (at most {max_payload})")
     if len(buf) < pos + 12 + hlen + plen:
         return 12 + hlen + plen
-    header = json.loads(bytes(buf[pos + 4:pos + 4 + hlen]).decode("utf-8"))
+    if header is UNREAD:
+        raw = bytes(buf[pos + 4:pos + 4 + hlen])
+        header = loads(raw) if loads is not None else json.loads(raw.decode("utf-8"))
     return header, buf[pos + 12 + hlen:pos + 12 + hlen + plen], pos + 12 + hlen + plen
 
 
-def read_frame(fd: int) -> tuple[dict, bytes]:
+def read_frame(fd: int, whole: bool = False) -> tuple:
+    """The next frame on ``fd`` as (header, payload), read exactly (nothing after it is taken);
+    ``whole``: (header, payload, the frame's bytes)."""
     buf = b""
     while True:
         got = frame_at(buf)
         if not isinstance(got, int):
-            return got[0], got[1]
+            return (got[0], got[1], buf) if whole else (got[0], got[1])
         buf += _read_exact(fd, got - len(buf))
 
 
 def frame_bytes(header: dict, payload: bytes = b"", encode=None) -> bytes:
     """``encode``: the trusted parent passes ``json.dumps`` (its C encoder, several times faster);
     in the sandbox, learner code may have patched the json module, so ``dumps`` below is used."""
-    head = (encode or dumps)(header).encode("utf-8")
+    try:
+        head = (encode or dumps)(header).encode("utf-8")
+    except UnicodeEncodeError:          # a lone surrogate in learner text: escaped
+        head = py_dumps(header).encode("utf-8")
     return struct.pack("<I", len(head)) + head + struct.pack("<Q", len(payload)) + payload
 
 
@@ -150,9 +164,31 @@ def _dump_str(s: str) -> str:
     return '"' + str.translate(s, _ESCAPES) + '"'
 
 
+try:                        # json's C encoder, made now, before any learner code runs
+    import _json
+    _C_ENCODE = _json.make_encoder(None, lambda o: f"<{type(o).__name__}>", _json.encode_basestring,
+                                   None, ":", ",", False, False, True)
+except Exception:           # noqa: BLE001  (an interpreter without it: the Python encoder below)
+    _C_ENCODE = None
+
+
 def dumps(obj) -> str:
-    """JSON for the plain data this module builds (dict, list, str, int, float, bool, None), written
-    here rather than with the json module, whose Python code learner code could have patched."""
+    """JSON for the plain data this module builds (dict, list, str, int, float, bool, None): with
+    json's C encoder as it was when this module was imported (learner code may patch the json
+    module, not an encoder made before it ran), else with ``py_dumps``. Text is written as UTF-8
+    as ``py_dumps`` writes it, but for lone surrogates (``frame_bytes`` then uses ``py_dumps``,
+    which escapes them) and \\b, \\f (two bytes here, six there)."""
+    if _C_ENCODE is not None:
+        try:
+            return "".join(_C_ENCODE(obj, 0))
+        except Exception:   # noqa: BLE001  (a key that is not a string: the Python encoder says str(key))
+            pass
+    return py_dumps(obj)
+
+
+def py_dumps(obj) -> str:
+    """``dumps`` written in Python, with this module's own builtins."""
+    dumps = py_dumps
     t = type(obj)
     if obj is None:
         return "null"
@@ -593,6 +629,7 @@ class Child:
     def __init__(self, job: dict, inputs: dict, out_fd: int, np, answer_fd: int = -1):
         self.job, self.inputs, self.out_fd, self.np = job, inputs, out_fd, np
         self.answer_fd, self.requests, self.answered = answer_fd, 0, []
+        self.answer_buf = b""
         self.limits = job["limits"]
         self.cell_timeout = float(self.limits["cell_timeout"])
         self.cell_deadline, self.case_limited = 0.0, False     # the test cell's end; a case's own limit runs
@@ -782,7 +819,7 @@ class Child:
             paused = child._pause_case()
             try:
                 while True:                             # the cell's time limit still runs
-                    header, payload = read_frame(child.answer_fd)
+                    header, payload = child._next_answer()
                     stale = header.get("id")
                     if not (type(stale) is int and stale < rid):   # an answer to a call the time limit cut off
                         break
@@ -793,6 +830,18 @@ class Child:
 
         stub.__name__ = stub.__qualname__ = name
         return stub
+
+    def _next_answer(self) -> tuple[dict, bytes]:
+        """The next frame on the answer pipe, read in as few reads as it takes (what comes after
+        it, an answer the parent sent later, waits in ``answer_buf``)."""
+        while isinstance(got := frame_at(self.answer_buf), int):
+            chunk = os.read(self.answer_fd, max(got - len(self.answer_buf), 1 << 16))
+            if not chunk:
+                raise EOFError("pipe closed")
+            self.answer_buf += chunk
+        header, payload, end = got
+        self.answer_buf = self.answer_buf[end:]
+        return header, payload
 
     def _answer(self, name: str, rid: int, header: dict, payload: bytes):
         if header.get("id") != rid:
@@ -1100,38 +1149,104 @@ def run_forked(job: dict, payload: bytes, inputs: dict, workdir: str, in_fd: int
     write_all(out_fd, frame_bytes(info))
 
 
+# Seconds the zygote may hold the child's frames before relaying them, unless a stub's request is
+# among them (the parent answers it at once): frames that travel together wake the parent once
+RELAY_HOLD = 0.002
+RELAY_CHUNK = 1 << 16
+
+
+class _FrameWalk:
+    """Follows the frame boundaries of the child's stream as it is relayed, to tell when a stub's
+    request has come whole. Learner code can write anything on the stream: what this makes of it
+    decides only when bytes are relayed (at most ``RELAY_HOLD`` later), never which."""
+
+    REQUEST = b'{"type":"request"'
+
+    def __init__(self):
+        self.stage, self.left, self.part, self.head, self.request = 0, 4, b"", b"", False
+
+    def request_ends_in(self, data: bytes) -> bool:
+        """Whether a request frame ends in ``data`` (the stream's next bytes)."""
+        ended, pos, n = False, 0, len(data)
+        while True:
+            if self.left == 0:                 # a part of the frame is complete: the next one
+                if self.stage == 0:            # the header's length was read: its bytes next
+                    self.stage, self.left, self.head = 1, int.from_bytes(self.part, "little"), b""
+                elif self.stage == 1:          # the header: its first bytes say what it is
+                    self.request = self.head == self.REQUEST
+                    self.stage, self.left, self.part = 2, 8, b""
+                elif self.stage == 2:          # the payload's length
+                    self.stage, self.left = 3, int.from_bytes(self.part, "little")
+                else:                          # the payload: the frame is whole
+                    ended = ended or self.request
+                    self.stage, self.left, self.part = 0, 4, b""
+                continue
+            if pos >= n:
+                return ended
+            take = min(self.left, n - pos)
+            if self.stage in (0, 2):
+                self.part += data[pos:pos + take]
+            elif self.stage == 1 and len(self.head) < len(self.REQUEST):
+                self.head += data[pos:pos + min(take, len(self.REQUEST) - len(self.head))]
+            pos += take
+            self.left -= take
+
+
+DATA_HEADER = b'{"type":"data"}'
+
+
+def data_frame(data) -> bytes:
+    """``frame_bytes({"type": "data"}, data)``, without encoding the same header each time."""
+    return b"".join((struct.pack("<I", len(DATA_HEADER)), DATA_HEADER, struct.pack("<Q", len(data)), data))
+
+
 def _relay(r: int, answer_w: int, in_fd: int, out_fd: int, deadline: float, cap: int) -> tuple[int, str]:
     """Relay the child's stream to the parent in "data" frames and the parent's answers to the
     child's answer pipe (without blocking on a child that does not read them), until the child
-    closes its stream, the time is up or the output exceeds ``cap``. Closes both pipes."""
+    closes its stream, the time is up or the output exceeds ``cap``. Closes both pipes. The
+    child's bytes go on at once when they complete a stub's request, else after at most
+    ``RELAY_HOLD`` seconds with whatever else came meanwhile (the parent wakes once for them)."""
     os.set_blocking(answer_w, False)
     answers = bytearray()                          # answer frames not yet taken by the child
+    held, hold_until, walk = bytearray(), None, _FrameWalk()
     total, reason = 0, "exit"
     while True:
-        left = deadline - time.perf_counter()
+        now = time.perf_counter()
+        left = deadline - now
         if left <= 0:
             reason = "timeout"
             break
-        ready, writable, _ = select.select([r, in_fd], [answer_w] if answers and answer_w >= 0 else [], [], left)
+        if hold_until is not None and now >= hold_until:
+            write_all(out_fd, data_frame(held))
+            held, hold_until = bytearray(), None
+        wait = left if hold_until is None else min(left, hold_until - now)
+        ready, writable, _ = select.select([r, in_fd], [answer_w] if answers and answer_w >= 0 else [], [], wait)
         if writable:
             answer_w = _relay_answers(answer_w, answers)
         if in_fd in ready:
-            header, body = read_frame(in_fd)       # the parent writes whole frames
+            header, _, raw = read_frame(in_fd, whole=True)     # the parent writes whole frames
             if header.get("type") == "stop":       # the parent's caps on what it reads were reached
                 reason = "output"
                 break
             if header.get("type") == "answer" and answer_w >= 0:
-                answers += frame_bytes(header, body)
+                answers += raw                     # the parent's bytes, as they came
         if r not in ready:
             continue
-        data = os.read(r, 1 << 16)
+        data = os.read(r, RELAY_CHUNK)
         if not data:
             break
         total += len(data)
         if total > cap:
             reason = "output"
             break
-        write_all(out_fd, frame_bytes({"type": "data"}, data))
+        held += data
+        if walk.request_ends_in(data) or len(held) >= RELAY_CHUNK:
+            write_all(out_fd, data_frame(held))
+            held, hold_until = bytearray(), None
+        elif hold_until is None:
+            hold_until = time.perf_counter() + RELAY_HOLD
+    if held:                                       # what came before the end: relayed as ever
+        write_all(out_fd, data_frame(held))
     os.close(r)
     if answer_w >= 0:
         os.close(answer_w)

@@ -31,6 +31,13 @@ START_TIMEOUT = 120.0
 END_GRACE = 30.0
 # The zygote's own frames (it relays the child's stream in 64 KB pieces): anything larger is a fault
 ZYGOTE_HEADER, ZYGOTE_PAYLOAD = 1 << 20, 4 << 20
+_DATA = {"type": "data"}
+
+
+def _zygote_header(raw: bytes):
+    """A zygote frame's header; the "data" header (most frames, always the same bytes) is
+    recognised without a JSON parser."""
+    return _DATA if raw == learner_runner.DATA_HEADER else json.loads(raw.decode("utf-8"))
 
 
 class Zygote:
@@ -52,14 +59,14 @@ class Zygote:
         finally:
             if args_file:
                 args_file.close()
-        self.out_fd = self.proc.stdout.fileno()
+        self.in_fd, self.out_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         # whether it lives, asked of the kernel, not of waitpid: a zygote the warm grader started
         # (grade/warm.py) belongs to the process it forked for a run, but is not its child
         try:
             self.pidfd = os.pidfd_open(self.proc.pid)
         except (AttributeError, OSError):
             self.pidfd = None
-        self.buffer = bytearray()
+        self.pending, self.pos = b"", 0         # bytes read from the zygote, and where its next frame starts
         self.inputs_version = None
         self.ready: dict | None = None
 
@@ -79,7 +86,8 @@ class Zygote:
             return ""
 
     def _fill(self, n: int, deadline: float) -> None:
-        while len(self.buffer) < n:
+        """Read until at least ``n`` bytes from ``self.pos`` are in ``self.pending``."""
+        while len(self.pending) - self.pos < n:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the sandbox did not answer in time")
@@ -89,23 +97,24 @@ class Zygote:
             chunk = os.read(self.out_fd, 1 << 20)
             if not chunk:
                 raise EOFError("the sandbox process ended")
-            self.buffer += chunk
+            self.pending, self.pos = self.pending[self.pos:] + chunk, 0    # usually: just the chunk
 
-    def _read_frame(self, deadline: float) -> tuple[dict, bytes]:
+    def _read_frame(self, deadline: float) -> tuple[dict, memoryview]:
+        """The zygote's next frame; its payload is a view of the bytes read (not copied)."""
         try:
-            while isinstance(got := learner_runner.frame_at(self.buffer, 0, ZYGOTE_HEADER, ZYGOTE_PAYLOAD), int):
+            while isinstance(got := learner_runner.frame_at(memoryview(self.pending), self.pos, ZYGOTE_HEADER,
+                                                            ZYGOTE_PAYLOAD, loads=_zygote_header), int):
                 self._fill(got, deadline)
         except (EOFError, TimeoutError, ValueError) as e:
             detail = self.diagnostics().strip()
             raise SandboxError(f"{e}" + (f"; its last words: {detail}" if detail else "")) from None
-        header, payload, end = got
-        del self.buffer[:end]
-        return header, bytes(payload)
+        header, payload, self.pos = got
+        return header, payload
 
     def send(self, data: bytes) -> None:
+        """One ``os.write`` on the pipe for a frame that fits in it (nothing is buffered)."""
         try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
+            learner_runner.write_all(self.in_fd, data)
         except (BrokenPipeError, OSError) as e:
             raise SandboxError(f"the sandbox process is gone ({e}): {self.diagnostics().strip()}") from None
 
@@ -128,21 +137,22 @@ class Zygote:
         started = time.monotonic()
         self.send(learner_runner.frame_bytes(job, payload, encode=json.dumps))
         deadline = started + float(job["limits"]["notebook_timeout"]) + END_GRACE
-        stream, stopped = bytearray(), False
+        parts, stopped = [], False          # the stream's pieces, joined once at the end
         while True:
             header, payload = self._read_frame(deadline)
-            if header.get("type") == "data":
+            if header is _DATA or header.get("type") == "data":
                 if stopped:
                     continue
                 if budget is not None and not budget.take_bytes(len(payload)):
                     self.send(learner_runner.frame_bytes({"type": "stop"}))
                     stopped = True
                     continue
-                stream += payload
+                parts.append(payload)
                 for answer in answers.feed(payload) if answers is not None else ():
                     self.send(answer)
             elif header.get("type") == "end":
-                return RawRun(stream, header, time.monotonic() - started)
+                return RawRun(b"".join(parts), header, time.monotonic() - started,
+                              known=answers.known if answers is not None else None)
 
     def alive(self) -> bool:
         if self.pidfd is None:

@@ -267,3 +267,37 @@ def test_arrays_in_the_childs_layout_read_as_numpy_reads_them():
         payload += data
     got, _ = channel.read_blobs(index, payload, 1 << 20)
     assert set(got) == {"fortran"} and np.array_equal(got["fortran"], np.arange(6.).reshape(2, 3))
+
+
+def test_the_zygote_sees_where_requests_end_however_the_stream_is_cut():
+    """The zygote holds the child's frames a moment (they travel together) unless a stub's request
+    is complete among them; learner bytes can only change when that happens, never what is sent."""
+    import random
+    frames = [frame({"type": "case", "step": 1}), frame({"type": "request", "id": 1}, b"x" * 100),
+              frame({"type": "test"}), frame({"type": "request", "id": 2}), frame({}), frame({"type": "request"})]
+    stream = b"".join(frames)
+    ends, pos = [], 0
+    for f in frames:
+        pos += len(f)
+        ends.append((pos, f[4:21] == b'{"type":"request"'))
+    rng = random.Random(7)
+    for _ in range(300):
+        walk = learner_runner._FrameWalk()
+        cuts = sorted(rng.sample(range(1, len(stream)), rng.randint(0, 25)))
+        for a, b in zip([0] + cuts, cuts + [len(stream)]):
+            assert walk.request_ends_in(stream[a:b]) == any(r for e, r in ends if a < e <= b)
+    walk = learner_runner._FrameWalk()                          # garbage: lengths of exabytes
+    assert not walk.request_ends_in(_claim(2, 1 << 60) + stream)
+
+
+def test_the_childs_encoder_writes_what_its_python_encoder_writes():
+    """The child encodes with json's C encoder made before learner code runs; its frames say what
+    the Python encoder's say (control characters, surrogates, NaN, non-ASCII), never in more bytes."""
+    import json
+    values = [None, True, -(10 ** 20), 0.1, -0.0, float("nan"), float("inf"), 5e-324, "", "plain",
+              "\x00\x08\x0c\t\n\r\"\\\x1f\x7f é \u2028 \U0001f600", "\ud800 lone", [1, (2, 3)],
+              {"k": {"é": [None]}}, object()]
+    for v in values + [values]:
+        fast, slow = frame({"type": "cell", "v": v}), frame({"type": "cell", "v": v}, encode=learner_runner.py_dumps)
+        assert json.dumps(learner_runner.frame_at(fast)[0]) == json.dumps(learner_runner.frame_at(slow)[0])
+        assert len(fast) <= len(slow)
