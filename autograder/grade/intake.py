@@ -77,6 +77,9 @@ def shown(name: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+NODES_KEPT = 256     # parsed notebooks kept for the converter per batch (about 150 KB each until converted)
+
+
 def take_in_all(submitted: Path, work: Path, assignment: str, trusted, caps: Caps,
                 wanted: set[str] | None = None) -> list[Submission]:
     """Every student folder of ``submitted/`` that holds ``assignment`` (only those graded as
@@ -90,7 +93,16 @@ def take_in_all(submitted: Path, work: Path, assignment: str, trusted, caps: Cap
             names = sorted(e.name for e in it if e.is_dir(follow_symlinks=False) or e.is_symlink())
         if wanted is not None:
             names = [n for n in names if student_id_for(n) in wanted]
-        return [s for s in (take_in(top, name, work, assignment, trusted, caps) for name in names) if s]
+        taken, kept = [], 0
+        for name in names:
+            sub = take_in(top, name, work, assignment, trusted, caps)
+            if sub is None:
+                continue
+            kept += len(sub.nodes)
+            if kept > NODES_KEPT:           # beyond these the converter reads the file again
+                sub.nodes.clear()
+            taken.append(sub)
+        return taken
     finally:
         os.close(top)
 

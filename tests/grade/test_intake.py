@@ -183,6 +183,22 @@ def test_the_session_plans_from_what_the_intake_wrote(tmp_path):
     assert len({c["id"] for c in sub.parsed[A].cells}) == 3
 
 
+def test_the_converter_gets_the_written_notebook_for_a_bounded_number(tmp_path, monkeypatch):
+    """``sub.nodes``: the notebook each written file holds, as reading it back gives it, for the
+    converter; kept for NODES_KEPT notebooks a batch at most (memory), the others read again."""
+    from autograder.grade import intake
+    from autograder.grade.session import read_submission
+    monkeypatch.setattr(intake, "NODES_KEPT", 2)
+    for student in ("ann", "ben", "cal"):
+        _submit(tmp_path, student, _notebook({"schema_version": 99, "grade_id": "test_f"}))
+    taken = _take(tmp_path)
+    assert [len(taken[s].nodes) for s in ("ann", "ben", "cal")] == [1, 1, 0]
+    for s in ("ann", "ben"):
+        [(path, node)] = taken[s].nodes.items()
+        assert path == os.path.abspath(taken[s].path / f"{A}.ipynb")
+        assert node == read_submission(path)[0]
+
+
 def test_metadata_answers_are_remembered_by_exact_value():
     """cell_problem's memo tells apart what JSON tells apart (True is not 1, 1 is not 1.0, -0.0 is
     not 0.0) and keeps key order, which can decide the error reported."""
