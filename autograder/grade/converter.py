@@ -13,10 +13,16 @@ import shutil
 from nbconvert.exporters import Exporter, NotebookExporter
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode, from_dict
+from nbgrader import utils
+from nbgrader.api import MissingEntry
 from nbgrader.converters import Autograde
+from nbgrader.converters.base import BaseConverter, NbGraderException
+from nbgrader.nbgraderformat.common import SchemaMismatchError
+from nbgrader.utils import find_all_files
 from traitlets import Any, Bool, Dict, Type
 
 from . import steps
+from .gradebook import open_gradebook
 
 
 class OnceValidatedNotebookExporter(NotebookExporter):
@@ -76,8 +82,6 @@ class TrustedAutograde(Autograde):
         of its queries: the assignment, its notebooks and its source files are looked up once per
         batch, and a student row the batch made up front is not updated again (nbgrader's update
         with nothing to change)."""
-        from nbgrader.converters.base import BaseConverter, NbGraderException
-        from .gradebook import open_gradebook
         BaseConverter.init_assignment(self, assignment_id, student_id)
         with open_gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
             self._check_student(gb, student_id)
@@ -106,8 +110,6 @@ class TrustedAutograde(Autograde):
         self._zero_missing(names, assignment_id, student_id)
 
     def _check_student(self, gb, student_id: str) -> None:
-        from nbgrader.api import MissingEntry
-        from nbgrader.converters.base import NbGraderException
         if self.create_student:
             self.log.info("Creating/updating student with ID '%s': %s", student_id, {})
             if student_id not in self.students_made:
@@ -123,9 +125,6 @@ class TrustedAutograde(Autograde):
     def _looked_up(self, gb, assignment_id: str) -> tuple:
         """(the assignment's notebook names, its source folder, the source files nbgrader copies
         into each submission), on the batch's first submission."""
-        from nbgrader.api import MissingEntry
-        from nbgrader.converters.base import NbGraderException
-        from nbgrader.utils import find_all_files
         if assignment_id not in self.looked_up:
             try:
                 names = [nb.name for nb in gb.find_assignment(assignment_id).notebooks]
@@ -155,7 +154,6 @@ class TrustedAutograde(Autograde):
 
     def _zero_missing(self, names: list[str], assignment_id: str, student_id: str) -> None:
         """A notebook not submitted scores zero, as in nbgrader."""
-        from .gradebook import open_gradebook
         submitted = self.coursedir.format_path(self.coursedir.submitted_directory, student_id, assignment_id)
         missing = [n for n in names if not os.path.exists(os.path.join(submitted, f"{n}.ipynb"))]
         if not missing:
@@ -183,9 +181,6 @@ class TrustedAutograde(Autograde):
         """Both of nbgrader's passes at once (``_init_preprocessors``), with its errors that stop a
         whole batch in stock nbgrader (a cell's metadata schema too old or too new) made this
         submission's error, as its other errors are."""
-        from nbgrader import utils
-        from nbgrader.converters.base import BaseConverter
-        from nbgrader.nbgraderformat.common import SchemaMismatchError
         self.log.info("Sanitizing and autograding %s", notebook_filename)
         self._init_preprocessors()
         self.exporter.node = self.session.nodes.pop(os.path.abspath(notebook_filename), None)

@@ -87,8 +87,7 @@ class GradingSession:
         job = {"type": "job", "id": f"{student}/{notebook}", "steps": steps, "limits": self.limits.as_dict(),
                "files": names}
         self.steps[key] = steps
-        if not (self.trusted.cached_answers or _importing or getattr(self.pool, "answers_elsewhere", False)) \
-                and _lends(steps):
+        if not (self.trusted.cached_answers or getattr(self.pool, "answers_elsewhere", False)) and _lends(steps):
             import_references_soon()    # no answer is cached: the first one here will want torch
         budget = StubBudget(self.limits.stub_calls, self.limits.stub_bytes,    # one per notebook, over its runs
                             channel=ChannelBudget(ChannelLimits.from_limits(self.limits.as_dict())))
@@ -213,7 +212,6 @@ def read_submission(path: Path, invalid: dict | None = None):
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         return None, f"{name} is valid JSON but not a notebook nbgrader can read ({first})"
-
 
 
 def _lends(steps: list[dict]) -> bool:
